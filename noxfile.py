@@ -1,0 +1,60 @@
+"""The test matrix: Python 3.10-3.13 (each on Trio and asyncio), lint, types, benchmarks.
+
+The interpreters come from pyenv when it is there: their folders are put on this
+process's PATH, so nothing on the machine itself changes. A missing interpreter
+is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+
+def _put_pyenv_interpreters_on_path() -> None:
+    root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    versions = root / "versions"
+    if not versions.is_dir():
+        return
+    wanted: list[str] = []
+    for python in PYTHONS:
+        found = sorted(
+            (p for p in versions.glob(f"{python}.*") if (p / "bin" / f"python{python}").exists()),
+            key=lambda p: [int(x) if x.isdigit() else 0 for x in p.name.split(".")],
+        )
+        if found:
+            wanted.append(str(found[-1] / "bin"))
+    os.environ["PATH"] = os.pathsep.join([*wanted, os.environ.get("PATH", "")])
+
+
+_put_pyenv_interpreters_on_path()
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite on Trio and asyncio."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the library."""
+    session.install("-e", ".[test]", "mypy>=1.10", "types-PyYAML")
+    session.run("mypy")
