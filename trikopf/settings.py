@@ -1,0 +1,173 @@
+"""Operator settings: nested attrs groups with documented defaults.
+
+One :class:`OperatorSettings` object is passed to :func:`trikopf.operate` (or built by the CLI).
+Each concern has its own group, so a setting is reached as ``settings.watching.server_timeout``.
+The groups are mutable on purpose: startup handlers may adjust them before the watchers start,
+as Kopf users are used to. Once the operator runs, the settings are read but never written by the
+framework.
+
+Example::
+
+    settings = trikopf.OperatorSettings()
+    settings.processing.worker_limit = 50
+    settings.watching.server_timeout = 120
+    trio.run(functools.partial(trikopf.operate, registry, settings=settings))
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "ExecutionSettings",
+    "NetworkingSettings",
+    "OperatorSettings",
+    "PersistenceSettings",
+    "PostingSettings",
+    "ProcessingSettings",
+    "WatchingSettings",
+]
+
+
+def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+        raise ValueError(
+            f"settings: {attribute.name} must be a positive number or None, got {value!r}"
+        )
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"settings: {attribute.name} must be a positive number, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"settings: {attribute.name} must be zero or positive, got {value!r}")
+
+
+@attrs.define(kw_only=True)
+class WatchingSettings:
+    """How the watchers list and watch each (resource, namespace).
+
+    - ``server_timeout``: ``timeoutSeconds`` asked of the API server for one watch request; the
+      server ends the stream after it and the watcher continues from the last resourceVersion.
+    - ``client_timeout``: a hard limit for one watch request on our side (``None``: no limit
+      beyond ``server_timeout``).
+    - ``inactivity_timeout``: a stream that brings neither events nor bookmarks for this long
+      is considered stuck and is reopened (``None``: never).
+    - ``reconnect_backoff`` / ``reconnect_backoff_max``: the first delay after a failed
+      list/watch, doubled on each consecutive failure up to the maximum. Reset by a successful
+      list.
+    - ``allow_bookmarks``: ask the server for BOOKMARK events, so that a reconnect after a quiet
+      period does not need a relist.
+    - ``list_page_size``: page size (``limit``) of the initial list (``None``: one page).
+    - ``discovery_interval``: how often the set of served resources (CRDs) is re-checked as a
+      safety net in addition to watching CRDs (seconds).
+    """
+
+    server_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
+    client_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
+    inactivity_timeout: float | None = attrs.field(default=600.0, validator=_positive_or_none)
+    reconnect_backoff: float = attrs.field(default=0.1, validator=_positive)
+    reconnect_backoff_max: float = attrs.field(default=30.0, validator=_positive)
+    allow_bookmarks: bool = True
+    list_page_size: int | None = attrs.field(default=None, validator=_positive_or_none)
+    discovery_interval: float = attrs.field(default=60.0, validator=_positive)
+
+
+@attrs.define(kw_only=True)
+class ProcessingSettings:
+    """How events become processing rounds (the queueing between the watcher and handlers).
+
+    - ``worker_limit``: how many objects may run a processing round at the same time
+      (``None``: no limit). Rounds of one object never overlap regardless of this.
+    - ``idle_timeout``: an object supervisor with no events, no pending retry and nothing else
+      to run for this long exits and frees its task; the next event starts a new one (seconds).
+    - ``batch_window``: after an event arrives, wait this long for more events of the same
+      object and process only the newest body (coalescing of bursts; seconds, 0 disables).
+    - ``grace_period``: on stop, running rounds get this long to finish before they are
+      cancelled (seconds).
+    """
+
+    worker_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    idle_timeout: float = attrs.field(default=5.0, validator=_positive)
+    batch_window: float = attrs.field(default=0.1, validator=_non_negative)
+    grace_period: float = attrs.field(default=10.0, validator=_non_negative)
+
+
+@attrs.define(kw_only=True)
+class PostingSettings:
+    """Posting of handler outcomes and ``trikopf.info``/``warn``/``exception`` as k8s Events.
+
+    - ``enabled``: post Kubernetes Events at all.
+    - ``level``: the lowest log level that becomes an Event (``logging.INFO`` by default).
+    - ``batch_window``: events are collected for this long and then posted together, off the
+      hot path (seconds).
+    - ``rate_limit``: at most this many Events per second are posted; the rest are dropped with
+      a log line, never queued without bound.
+    - ``queue_size``: events waiting to be posted; beyond it new ones are dropped and logged.
+    """
+
+    enabled: bool = True
+    level: int = logging.INFO
+    batch_window: float = attrs.field(default=0.5, validator=_non_negative)
+    rate_limit: float = attrs.field(default=50.0, validator=_positive)
+    queue_size: int = attrs.field(default=1000, validator=_positive)
+
+
+@attrs.define(kw_only=True)
+class NetworkingSettings:
+    """The HTTP client's timeouts and limits (mapped onto the client's own settings).
+
+    - ``connect_timeout``: opening a connection to the API server (seconds).
+    - ``request_timeout``: one non-watch request, start to end (seconds).
+    - ``max_connections``: the HTTP connection pool's size.
+    """
+
+    connect_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
+    request_timeout: float | None = attrs.field(default=60.0, validator=_positive_or_none)
+    max_connections: int = attrs.field(default=100, validator=_positive)
+
+
+@attrs.define(kw_only=True)
+class PersistenceSettings:
+    """Where the operator keeps its memory on the objects it handles.
+
+    - ``finalizer``: the finalizer added when delete handlers need one.
+    - ``annotation_prefix``: the prefix of the annotations that store the last handled essence
+      and the progress of retries.
+    """
+
+    finalizer: str = "trikopf.dev/finalizer"
+    annotation_prefix: str = "trikopf.dev"
+
+
+@attrs.define(kw_only=True)
+class ExecutionSettings:
+    """How handlers are run.
+
+    - ``max_sync_threads``: how many synchronous handlers may run at once in worker threads
+      (async handlers run in the operator's tasks and are not limited by it).
+    """
+
+    max_sync_threads: int = attrs.field(default=10, validator=_positive)
+
+
+@attrs.define(kw_only=True)
+class OperatorSettings:
+    """All settings of one operator, grouped by concern; every group has defaults.
+
+    A plain value object: building it starts nothing. It is read by :func:`trikopf.operate` when
+    the operator starts and by the parts of the operator as they run.
+    """
+
+    watching: WatchingSettings = attrs.field(factory=WatchingSettings)
+    processing: ProcessingSettings = attrs.field(factory=ProcessingSettings)
+    posting: PostingSettings = attrs.field(factory=PostingSettings)
+    networking: NetworkingSettings = attrs.field(factory=NetworkingSettings)
+    persistence: PersistenceSettings = attrs.field(factory=PersistenceSettings)
+    execution: ExecutionSettings = attrs.field(factory=ExecutionSettings)
