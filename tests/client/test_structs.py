@@ -60,7 +60,6 @@ def test_bodies_always_write_their_api_version_and_kind() -> None:
     assert lease.to_raw() == {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": {},
         "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15},
     }
 
