@@ -14,7 +14,7 @@ It prints one JSON line on stdout when it is ready, ``{"url": "http://127.0.0.1:
 and serves until it gets SIGINT/SIGTERM. From Python, :class:`StreamServer` starts, queries
 and stops it (stdlib only, so any benchmark can use it)::
 
-    with StreamServer(stream=10_000, gate=True) as server:
+    with StreamServer(listed=0, stream=10_000, gate=True) as server:
         server.url                     # "http://127.0.0.1:PORT"
         server.write_kubeconfig(path)  # a kubeconfig pointing at it (no auth)
         server.wait_for_watchers(1)    # the framework has opened its watch
@@ -553,7 +553,6 @@ class Connection(asyncio.Protocol):
 
     async def watch(self, namespace: str | None, query: dict[str, list[str]]) -> None:
         server = self.server
-        data = server.data
         rv_text = query.get("resourceVersion", ["0"])[0] or "0"
         since = int(rv_text) if rv_text.isdigit() else 0
         timeout = float(query.get("timeoutSeconds", ["0"])[0] or 0)
@@ -810,7 +809,7 @@ class StreamServer:
     def __init__(
         self,
         *,
-        list: int = 0,  # noqa: A002 - mirrors the CLI flag
+        listed: int = 0,
         stream: int = 0,
         handled: bool = False,
         added_only: bool = False,
@@ -820,7 +819,7 @@ class StreamServer:
         startup_timeout: float = 120.0,
     ) -> None:
         self.argv = [python, str(Path(__file__).resolve()), "--port", "0"]
-        self.argv += ["--list", str(list), "--stream", str(stream), "--rate", str(rate)]
+        self.argv += ["--list", str(listed), "--stream", str(stream), "--rate", str(rate)]
         if handled:
             self.argv.append("--handled")
         if added_only:

@@ -32,7 +32,7 @@ streamserver = _load_module()
 
 @pytest.fixture
 def server() -> Iterator[Any]:
-    with streamserver.StreamServer(list=5, stream=200, gate=True) as running:
+    with streamserver.StreamServer(listed=5, stream=200, gate=True) as running:
         yield running
 
 
