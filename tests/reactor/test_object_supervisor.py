@@ -1,0 +1,199 @@
+"""The per-object supervisor on its own, with a recording processor, on Trio's virtual clock."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
+from trikopf.structs import WatchEvent
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=[pytest.param("trio", id="trio-virtual-time")])
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+
+
+def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
+    return WatchEvent(
+        type=type_,
+        object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
+    )
+
+
+@attrs.define
+class Recorder:
+    """Records rounds; each round takes `duration` seconds and asks for `delays` in turn."""
+
+    duration: float = 1.0
+    delays: list[float | None] = attrs.field(factory=list)
+    rounds: list[tuple[str, str, float]] = attrs.field(factory=list)
+    running: int = 0
+    max_running: int = 0
+    changed: anyio.Event = attrs.field(factory=anyio.Event)
+
+    async def __call__(self, ev: WatchEvent, state: list[str], scope: ObjectScope) -> float | None:
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await anyio.sleep(self.duration)
+        finally:
+            self.running -= 1
+        state.append(str(ev.resource_version))
+        self.rounds.append((str(ev.uid), str(ev.resource_version), anyio.current_time()))
+        self.changed.set()
+        self.changed = anyio.Event()
+        return self.delays.pop(0) if self.delays else None
+
+    async def wait_for_rounds(self, count: int) -> None:
+        with anyio.fail_after(1000):
+            while len(self.rounds) < count:
+                await self.changed.wait()
+
+
+async def test_burst_of_events_is_coalesced_and_newest_body_wins() -> None:
+    recorder = Recorder(duration=1.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, batch_window=0.1)
+        supervisor.dispatch(event("a", 1))
+        await anyio.sleep(0.5)  # the first round is running now (virtual time)
+        for version in range(2, 10):
+            supervisor.dispatch(event("a", version))
+        await recorder.wait_for_rounds(2)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "9"]
+    assert recorder.max_running == 1
+
+
+async def test_rounds_of_different_objects_run_concurrently_within_the_limit() -> None:
+    recorder = Recorder(duration=10.0)
+    limiter = anyio.CapacityLimiter(3)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, limiter=limiter)
+        started = anyio.current_time()
+        for n in range(9):
+            supervisor.dispatch(event(f"o{n}", 1))
+        await recorder.wait_for_rounds(9)
+        supervisor.stop()
+    assert recorder.max_running == 3
+    # Three waves of three rounds of 10 s each.
+    assert max(r[2] for r in recorder.rounds) - started == pytest.approx(30.0)
+
+
+async def test_idle_object_releases_its_task_and_keeps_its_state() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, idle_timeout=5.0)
+        supervisor.dispatch(event("a", 1))
+        await recorder.wait_for_rounds(1)
+        assert supervisor.statistics().workers == 1
+        await anyio.sleep(5.1)
+        assert supervisor.statistics().workers == 0
+        assert supervisor.statistics().objects == 1
+        supervisor.dispatch(event("a", 2))
+        await recorder.wait_for_rounds(2)
+        supervisor.stop()
+    assert supervisor._states["a"] == ["1", "2"]
+
+
+async def test_requested_delay_schedules_a_retry_round_with_the_last_body() -> None:
+    recorder = Recorder(duration=0.0, delays=[30.0, None])
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, idle_timeout=5.0)
+        start = anyio.current_time()
+        supervisor.dispatch(event("a", 1))
+        await recorder.wait_for_rounds(2)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "1"]
+    assert recorder.rounds[1][2] - start == pytest.approx(30.0)
+
+
+async def test_new_event_wakes_a_delayed_object_early() -> None:
+    recorder = Recorder(duration=0.0, delays=[30.0, None])
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list)
+        start = anyio.current_time()
+        supervisor.dispatch(event("a", 1))
+        await recorder.wait_for_rounds(1)
+        await anyio.sleep(3.0)
+        supervisor.dispatch(event("a", 2))
+        await recorder.wait_for_rounds(2)
+        await anyio.sleep(60.0)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "2"]
+    assert recorder.rounds[1][2] - start == pytest.approx(3.0)
+
+
+async def test_deleted_object_cancels_its_scope_and_forgets_its_state() -> None:
+    cancelled = anyio.Event()
+
+    async def daemon() -> None:
+        try:
+            await anyio.sleep(math.inf)
+        finally:
+            cancelled.set()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        if ev.type == "ADDED":
+            scope.start_soon(daemon)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(100.0)
+        # A running daemon keeps the worker alive past the idle timeout.
+        assert supervisor.statistics().workers == 1
+        supervisor.dispatch(event("a", 2, "DELETED"))
+        with anyio.fail_after(10):
+            await cancelled.wait()
+        await anyio.sleep(0.1)
+        assert supervisor.statistics().objects == 0
+        supervisor.stop()
+
+
+async def test_bug_in_one_object_is_logged_and_its_tree_restarted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[tuple[str, str]] = []
+    done = anyio.Event()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        seen.append((str(ev.uid), str(ev.resource_version)))
+        state.append("x")
+        if ev.uid == "bad" and len(state) == 1:
+            raise RuntimeError("boom")
+        if ev.uid == "bad":
+            done.set()
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list)
+        supervisor.dispatch(event("bad", 1))
+        supervisor.dispatch(event("good", 1))
+        with anyio.fail_after(100):
+            await done.wait()
+        supervisor.stop()
+    assert ("good", "1") in seen
+    assert seen.count(("bad", "1")) == 2
+    assert supervisor.statistics().restarts == 1
+    assert "restarting that tree" in caplog.text
+
+
+async def test_stop_lets_the_running_round_finish_and_refuses_new_events() -> None:
+    recorder = Recorder(duration=5.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list)
+        supervisor.dispatch(event("a", 1))
+        await anyio.sleep(1.0)
+        supervisor.stop()
+        supervisor.dispatch(event("a", 2))
+        supervisor.dispatch(event("b", 1))
+    assert [r[:2] for r in recorder.rounds] == [("a", "1")]
+    assert supervisor.statistics().workers == 0

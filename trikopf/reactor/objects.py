@@ -1,0 +1,312 @@
+"""One supervisor per object: rounds one at a time, bursts coalesced, idle objects hold no task.
+
+A :class:`ResourceSupervisor` receives the events of one (resource, namespace) watch through
+:meth:`~ResourceSupervisor.dispatch` (synchronous, never blocks the watcher) and keeps, per
+object uid, at most one worker task in the task group it is given. The worker:
+
+- runs one processing round at a time; events arriving during a round are coalesced, and the
+  next round sees only the newest body;
+- waits ``batch_window`` after the first event of a burst, so that a burst costs one round;
+- honours the round's requested delay (a retry): it sleeps until then, or until a new event
+  wakes it early;
+- exits after ``idle_timeout`` with nothing to do and nothing running in its object scope; its
+  small per-object state stays in a dict until the object is deleted;
+- owns an :class:`ObjectScope`, the per-object task group where daemons and timers run
+  (started by ``trikopf/engines/`` through the ``process`` callable); deleting the object
+  cancels that scope.
+
+A bug (an exception escaping a round or the object scope) is logged, and the object's tree is
+restarted after a short backoff; other objects are not affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
+
+from trikopf.structs import WatchEvent
+
+__all__ = ["ObjectScope", "ProcessFn", "RawFn", "ResourceSupervisor", "SupervisorStatistics"]
+
+logger = logging.getLogger("trikopf.reactor")
+
+S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
+
+# How long a broken object tree waits before it is restarted (doubling, capped).
+_BUG_BACKOFF_FIRST = 1.0
+_BUG_BACKOFF_MAX = 60.0
+
+
+@attrs.define(eq=False)
+class ObjectScope:
+    """The task tree of one live object: where daemons and timers of that object run.
+
+    The seam for ``trikopf/engines/``: the ``process`` callable of the supervisor receives the
+    scope with every round and may start long-running tasks in it with :meth:`start_soon`.
+
+    Contract:
+
+    - Tasks started here belong to the object. While any is running the object's worker does
+      not go idle.
+    - When the object is deleted (a ``DELETED`` event was processed) the scope is cancelled:
+      every task in it stops, nothing outlives the object.
+    - When the operator stops, :attr:`stopping` is set first; tasks should finish on their own
+      (daemons: within their own stop timeout). The operator's grace period bounds the wait,
+      after which the scope is cancelled.
+    - An exception escaping a task here is a bug: it is logged and the object's tree is
+      restarted. Engines catch handler errors themselves.
+    """
+
+    uid: str
+    _task_group: anyio.abc.TaskGroup
+    _on_task_done: Callable[[], None]
+    stopping: anyio.Event = attrs.field(factory=anyio.Event)
+    active: int = 0
+
+    def start_soon(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
+    ) -> None:
+        """Start ``fn(*args)`` in the object's task group and return at once."""
+
+        async def tracked() -> None:
+            self.active += 1
+            try:
+                await fn(*args)
+            finally:
+                self.active -= 1
+                if not self.active:
+                    self._on_task_done()  # the worker may go idle now
+
+        self._task_group.start_soon(tracked, name=name or getattr(fn, "__name__", None))
+
+    def cancel(self) -> None:
+        """Cancel every task of this object (used when the object is gone)."""
+        self._task_group.cancel_scope.cancel()
+
+
+class ProcessFn(Protocol[S_contra]):
+    """One processing round of one object: return the delay until the next round, or ``None``.
+
+    Called with the newest event, the object's state kept between rounds, and its scope.
+    """
+
+    def __call__(
+        self, event: WatchEvent, state: S_contra, scope: ObjectScope
+    ) -> Awaitable[float | None]: ...
+
+
+RawFn = Callable[[WatchEvent], Awaitable[None]]
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorStatistics:
+    """A snapshot of one supervisor: known objects, live workers, rounds run so far."""
+
+    objects: int
+    workers: int
+    rounds: int
+    restarts: int
+
+
+@attrs.define(eq=False, slots=True)
+class _Slot:
+    """The mailbox of one live worker."""
+
+    uid: str
+    pending: WatchEvent | None = None
+    last: WatchEvent | None = None
+    raw: list[WatchEvent] | None = None
+    wakeup: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def has_pending(self) -> bool:
+        # A method, not an attribute test: the value changes across awaits.
+        return self.pending is not None
+
+    def wakeup_soon(self) -> None:
+        self.wakeup.set()
+
+
+@attrs.define(eq=False)
+class ResourceSupervisor(Generic[S]):
+    """Dispatches events by uid to per-object workers in ``task_group``.
+
+    Starts one worker task per busy object in ``task_group`` and nothing else. :meth:`stop`
+    makes it refuse new events and lets workers finish their current round and exit; cancelling
+    ``task_group`` cancels everything at once.
+    """
+
+    task_group: anyio.abc.TaskGroup
+    process: ProcessFn[S]
+    new_state: Callable[[], S]
+    raw: RawFn | None = None
+    limiter: anyio.CapacityLimiter | None = None
+    idle_timeout: float = 5.0
+    batch_window: float = 0.0
+    name: str = "objects"
+    _states: dict[str, S] = attrs.field(factory=dict, init=False)
+    _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
+    _stopping: bool = attrs.field(default=False, init=False)
+    _rounds: int = attrs.field(default=0, init=False)
+    _restarts: int = attrs.field(default=0, init=False)
+
+    def dispatch(self, event: WatchEvent) -> None:
+        """Hand one event to its object's worker, starting the worker if needed; never blocks."""
+        if self._stopping:
+            return
+        uid = event.uid
+        if uid is None:
+            return
+        slot = self._slots.get(uid)
+        if slot is None:
+            slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
+            self._slots[uid] = slot
+            self.task_group.start_soon(self._serve_object, slot, name=f"{self.name}:{uid}")
+        slot.pending = event
+        if slot.raw is not None:
+            slot.raw.append(event)
+        slot.wakeup.set()
+
+    def forget_missing(self, present: Iterable[str]) -> None:
+        """After a relist: objects known here but not listed were deleted while we were blind.
+
+        Live workers get a synthetic ``DELETED`` event with the last body they saw; idle
+        objects just lose their state.
+        """
+        present = set(present)
+        for uid in [uid for uid in self._states if uid not in present]:
+            slot = self._slots.get(uid)
+            body = None if slot is None else (slot.pending or slot.last)
+            if body is not None:
+                self.dispatch(WatchEvent(type="DELETED", object=body.object))
+            elif slot is None:
+                del self._states[uid]
+
+    def stop(self) -> None:
+        """Refuse new events; wake every worker so that it exits after its current round."""
+        self._stopping = True
+        for slot in self._slots.values():
+            slot.wakeup.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: no new events are accepted."""
+        return self._stopping
+
+    def _is_stopping(self) -> bool:
+        # A call, not an attribute: the flag changes across awaits (and mypy must not narrow it).
+        return self._stopping
+
+    def statistics(self) -> SupervisorStatistics:
+        """How many objects are known, how many hold a task, and how many rounds ran."""
+        return SupervisorStatistics(
+            objects=len(self._states.keys() | self._slots.keys()),
+            workers=len(self._slots),
+            rounds=self._rounds,
+            restarts=self._restarts,
+        )
+
+    async def _serve_object(self, slot: _Slot) -> None:
+        failures = 0
+        while True:
+            try:
+                async with anyio.create_task_group() as tg:
+                    scope = ObjectScope(slot.uid, tg, slot.wakeup_soon)
+                    await self._serve_rounds(slot, scope)
+                return
+            except Exception:
+                failures += 1
+                self._restarts += 1
+                logger.exception(
+                    "A bug in the task tree of object %s (%s); restarting that tree.",
+                    slot.uid,
+                    self.name,
+                )
+            delay = min(_BUG_BACKOFF_FIRST * 2 ** (failures - 1), _BUG_BACKOFF_MAX)
+            with anyio.move_on_after(delay):
+                while not self._stopping:
+                    await slot.wakeup.wait()
+                    slot.wakeup = anyio.Event()
+            if self._stopping:
+                self._slots.pop(slot.uid, None)
+                return
+            if slot.pending is None:
+                slot.pending = slot.last
+
+    async def _serve_rounds(self, slot: _Slot, scope: ObjectScope) -> None:
+        retry_at: float | None = None
+        while True:
+            if self._is_stopping():
+                # Stay while the object's own tasks finish; the operator's grace period bounds it.
+                scope.stopping.set()
+                self._slots.pop(slot.uid, None)
+                return
+            if slot.pending is None:
+                if retry_at is not None:
+                    timeout = max(retry_at - anyio.current_time(), 0.0)
+                elif scope.active:
+                    timeout = math.inf
+                else:
+                    timeout = self.idle_timeout
+                with anyio.move_on_after(timeout):
+                    await slot.wakeup.wait()
+                if slot.wakeup.is_set():
+                    slot.wakeup = anyio.Event()
+                if self._is_stopping():
+                    continue
+                if not slot.has_pending():
+                    if retry_at is not None:
+                        if anyio.current_time() < retry_at:
+                            continue  # woken by the scope, not by time: keep waiting
+                        # The delay passed with no new event: a retry round on the last body.
+                        retry_at = None
+                        slot.pending = slot.last
+                        if slot.pending is None:
+                            continue
+                    elif scope.active:
+                        continue
+                    else:
+                        # Idle: no await since the wait above, so no event can slip in between.
+                        self._slots.pop(slot.uid, None)
+                        return
+                elif self.batch_window > 0:
+                    # A new burst: let it settle, then only its newest body is processed.
+                    await anyio.sleep(self.batch_window)
+                    if self._is_stopping():
+                        continue
+
+            event = slot.pending
+            assert event is not None
+            slot.pending = None
+            slot.last = event  # also what a restarted tree re-runs if this round crashes
+            if slot.wakeup.is_set():
+                slot.wakeup = anyio.Event()
+
+            if slot.raw and self.raw is not None:
+                backlog, slot.raw = slot.raw, []
+                for raw_event in backlog:
+                    await self.raw(raw_event)
+
+            state = self._states.get(slot.uid)
+            if state is None:
+                state = self._states[slot.uid] = self.new_state()
+            if self.limiter is not None:
+                async with self.limiter:
+                    delay = await self.process(event, state, scope)
+            else:
+                delay = await self.process(event, state, scope)
+            self._rounds += 1
+            retry_at = None if delay is None else anyio.current_time() + max(delay, 0.0)
+
+            if event.type == "DELETED":
+                # The object is gone: its tree ends, its memory is dropped.
+                scope.cancel()
+                self._states.pop(slot.uid, None)
+                self._slots.pop(slot.uid, None)
+                return
