@@ -67,6 +67,9 @@ class WatchingSettings:
     - ``list_page_size``: page size (``limit``) of the initial list (``None``: one page).
     - ``discovery_interval``: how often the set of served resources (CRDs) is re-checked as a
       safety net in addition to watching CRDs (seconds).
+    - ``wait_for_resources``: a handler's resource that the cluster does not serve at start is
+      a startup error by default (a typo fails fast); with ``True`` the operator starts anyway
+      and watches the resource once its CRD appears.
     """
 
     server_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
@@ -77,6 +80,7 @@ class WatchingSettings:
     allow_bookmarks: bool = True
     list_page_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     discovery_interval: float = attrs.field(default=60.0, validator=_positive)
+    wait_for_resources: bool = False
 
 
 @attrs.define(kw_only=True)
