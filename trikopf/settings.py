@@ -144,10 +144,13 @@ class PersistenceSettings:
     - ``finalizer``: the finalizer added when delete handlers need one.
     - ``annotation_prefix``: the prefix of the annotations that store the last handled essence
       and the progress of retries.
+    - ``essence_limit``: the longest essence (JSON characters) stored as is; a longer one is
+      stored as a digest (changes are still detected, but updates get no detailed diff).
     """
 
     finalizer: str = "trikopf.dev/finalizer"
     annotation_prefix: str = "trikopf.dev"
+    essence_limit: int = attrs.field(default=100_000, validator=_positive)
 
 
 @attrs.define(kw_only=True)
@@ -156,9 +159,15 @@ class ExecutionSettings:
 
     - ``max_sync_threads``: how many synchronous handlers may run at once in worker threads
       (async handlers run in the operator's tasks and are not limited by it).
+    - ``backoff``: seconds before a failed handler is retried, unless it says otherwise
+      (``TemporaryError(delay=)`` or its own ``backoff=``).
+    - ``timeout`` / ``retries``: the defaults for handlers that give none (``None``: no limit).
     """
 
     max_sync_threads: int = attrs.field(default=10, validator=_positive)
+    backoff: float = attrs.field(default=60.0, validator=_non_negative)
+    timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
+    retries: int | None = attrs.field(default=None, validator=_positive_or_none)
 
 
 @attrs.define(kw_only=True)
