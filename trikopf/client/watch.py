@@ -1,0 +1,123 @@
+"""The watch stream's decoding: HTTP chunked framing, lines, one JSON parse per event.
+
+:class:`WatchDecoder` is pure (bytes in, parsed events out, no I/O), so it is tested and
+benchmarked on its own. The I/O around it lives in :mod:`trikopf.client.api`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trikopf.client import jsonlib
+from trikopf.client.errors import ApiConnectionError
+
+__all__ = ["WatchDecoder", "WatchProtocolError"]
+
+_MAX_CHUNK_HEADER = 4096
+
+
+class WatchProtocolError(ApiConnectionError):
+    """The watch stream broke HTTP framing or sent a line that is not a JSON object."""
+
+
+class WatchDecoder:
+    """Turns the raw bytes of a watch response body into parsed event mappings.
+
+    ``chunked`` says whether the body uses HTTP/1.1 chunked transfer coding (the usual case);
+    otherwise the bytes are the body itself. Events are split on newlines wherever the HTTP
+    chunks happen to end, and each line is parsed exactly once. ``finished`` turns true when
+    the terminating zero-size chunk arrives.
+    """
+
+    __slots__ = ("_buffer", "_chunked", "_crlf", "_line", "_loads", "_remaining", "finished")
+
+    def __init__(self, *, chunked: bool) -> None:
+        self._chunked = chunked
+        self._buffer = b""  # unparsed framing bytes
+        self._line = b""  # the start of a line whose newline has not arrived yet
+        self._remaining = 0  # bytes left in the current chunk's data
+        self._crlf = False  # the CRLF after a chunk's data is still due
+        self._loads = jsonlib.loads
+        self.finished = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """Decode more bytes; returns the events completed by them (maybe none)."""
+        events: list[dict[str, Any]] = []
+        if not self._chunked:
+            self._lines(data, events)
+            return events
+        buf = self._buffer + data if self._buffer else data
+        pos = 0
+        size = len(buf)
+        while not self.finished:
+            if self._remaining:
+                take = min(self._remaining, size - pos)
+                if take <= 0:
+                    break
+                self._lines(buf[pos : pos + take], events)
+                pos += take
+                self._remaining -= take
+                if self._remaining:
+                    break
+                self._crlf = True
+            if self._crlf:
+                if size - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise WatchProtocolError("watch stream: a chunk does not end with CRLF")
+                pos += 2
+                self._crlf = False
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                if size - pos > _MAX_CHUNK_HEADER:
+                    raise WatchProtocolError("watch stream: a chunk header is too long")
+                break
+            header = buf[pos:end].split(b";", 1)[0].strip()
+            try:
+                length = int(header, 16)
+            except ValueError:
+                raise WatchProtocolError(f"watch stream: bad chunk size {header[:20]!r}") from None
+            pos = end + 2
+            if length == 0:
+                self.finished = True  # trailers, if any, are irrelevant to a watch
+                break
+            # The common case: the whole chunk (one event) is here, so no bookkeeping.
+            if not self._line and size - pos >= length + 2:
+                self._lines(buf[pos : pos + length], events)
+                pos += length
+                self._crlf = True
+                continue
+            self._remaining = length
+        self._buffer = buf[pos:] if pos < size else b""
+        return events
+
+    def _lines(self, data: bytes, events: list[dict[str, Any]]) -> None:
+        if self._line:
+            data = self._line + data
+            self._line = b""
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                if start < len(data):
+                    self._line = data[start:]
+                return
+            if end > start:
+                self._parse(data[start:end], events)
+            start = end + 1
+
+    def _parse(self, line: bytes, events: list[dict[str, Any]]) -> None:
+        try:
+            event = self._loads(line)
+        except ValueError:
+            if not line.strip():
+                return
+            raise WatchProtocolError(f"watch stream: a line is not JSON: {line[:80]!r}") from None
+        if not isinstance(event, dict):
+            raise WatchProtocolError(f"watch stream: a line is not a JSON object: {line[:80]!r}")
+        events.append(event)
+
+    @property
+    def pending(self) -> bool:
+        """Whether an event was started but not finished (a cut-off stream lost it)."""
+        return bool(self._line.strip()) or bool(self._remaining)

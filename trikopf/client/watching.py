@@ -1,0 +1,194 @@
+"""The watch stream: the connection's bytes, decoded beneath httpx, as typed watch events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+import httpcore
+import httpx
+
+from trikopf.client.errors import (
+    ApiConnectionError,
+    ApiError,
+    ClientError,
+    WatchStalled,
+    error_from_status,
+)
+from trikopf.client.throttle import backoff_delay
+from trikopf.client.transport import HeadSplittingStream
+from trikopf.client.watch import WatchDecoder
+from trikopf.structs import WatchEvent
+
+if TYPE_CHECKING:
+    from trikopf.client.api import ApiClient
+
+__all__ = ["WatchStream"]
+
+
+@attrs.define(eq=False)
+class WatchStream:
+    """An async iterator of :class:`WatchEvent`; made by ``ApiClient.watch``, not directly.
+
+    ``resource_version`` is the last one seen (objects and bookmarks): where a new watch
+    continues. ``reconnects`` counts how often the stream was resumed. Not shareable between
+    tasks: one consumer iterates it.
+    """
+
+    client: ApiClient
+    path: str
+    params: dict[str, str]
+    resource_version: str | None
+    inactivity_timeout: float | None
+    resume: bool
+    ends_by_server: bool
+    reconnects: int = 0
+    _response: httpx.Response | None = attrs.field(default=None, init=False)
+    _stream: HeadSplittingStream | None = attrs.field(default=None, init=False)
+    _decoder: WatchDecoder | None = attrs.field(default=None, init=False)
+    _ready: list[dict[str, Any]] = attrs.field(factory=list, init=False)
+    _index: int = attrs.field(default=0, init=False)
+    _failures: int = attrs.field(default=0, init=False)
+    _done: bool = attrs.field(default=False, init=False)
+
+    async def connect(self) -> None:
+        """(Re)open the connection from the last seen resourceVersion."""
+        await self._close_connection()
+        params = dict(self.params)
+        if self.resource_version is not None:
+            params["resourceVersion"] = self.resource_version
+        response = await self.client._open_watch(self.path, params)
+        stream = response.extensions.get("network_stream")
+        if not isinstance(stream, HeadSplittingStream):  # pragma: no cover - our transport
+            await response.aclose()
+            raise ApiConnectionError("the watch connection is not readable beneath httpx")
+        chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
+        self._response = response
+        self._stream = stream
+        self._decoder = WatchDecoder(chunked=chunked)
+        leftover = stream.unread()
+        if leftover:
+            self._ready = self._decoder.feed(leftover)
+            self._index = 0
+
+    async def _close_connection(self) -> None:
+        response, self._response = self._response, None
+        stream, self._stream = self._stream, None
+        self._decoder = None
+        self._ready = []
+        self._index = 0
+        if response is None:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            if stream is not None:
+                try:
+                    await stream.aclose()
+                except (OSError, httpcore.NetworkError):
+                    pass
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection (shielded and bounded); iteration ends."""
+        self._done = True
+        await self._close_connection()
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        while True:
+            if self._index < len(self._ready):
+                raw = self._ready[self._index]
+                self._index += 1
+                return self._event(raw)
+            if self._done:
+                raise StopAsyncIteration
+            await self._fill()
+
+    def _event(self, raw: Mapping[str, Any]) -> WatchEvent:
+        kind = raw.get("type")
+        obj = raw.get("object")
+        if not isinstance(kind, str) or not isinstance(obj, dict):
+            raise ApiConnectionError(f"watch stream: an event without type or object: {kind!r}")
+        if kind == "ERROR":
+            self._done = True
+            raise self._error_event(obj)
+        meta = obj.get("metadata")
+        if meta:
+            rv = meta.get("resourceVersion")
+            if rv:
+                self.resource_version = rv
+        self._failures = 0
+        return WatchEvent(type=kind, object=obj)
+
+    def _error_event(self, obj: dict[str, Any]) -> ApiError:
+        code = obj.get("code") or 500
+        return error_from_status(int(code), obj, method="WATCH", path=self.path)
+
+    async def _fill(self) -> None:
+        """Read from the connection until some events are ready, or the stream is done."""
+        stream, decoder = self._stream, self._decoder
+        if stream is None or decoder is None:
+            await self._reconnect(ApiConnectionError(f"watch {self.path}: not connected"))
+            return
+        size = self.client.settings.watch_read_size
+        error: ClientError
+        try:
+            if self.inactivity_timeout is None:
+                data = await stream.read(size)
+            else:
+                with anyio.move_on_after(self.inactivity_timeout) as scope:
+                    data = await stream.read(size)
+                if scope.cancelled_caught:
+                    error = WatchStalled(
+                        f"watch {self.path}: silent for {self.inactivity_timeout:g}s"
+                    )
+                    await self._reconnect(error)
+                    return
+        except (httpcore.NetworkError, httpcore.TimeoutException, OSError) as exc:
+            await self._reconnect(ApiConnectionError(f"watch {self.path}: {type(exc).__name__}"))
+            return
+        if data:
+            self._ready = decoder.feed(data)
+            self._index = 0
+            if not decoder.finished:
+                return
+        if decoder.finished and not decoder.pending:
+            # The server ended the watch (its timeout): done, or start the next one.
+            await self._close_connection()
+            if self.ends_by_server or not self.resume:
+                self._done = True
+                return
+            self._failures = 0
+            await self._reconnect(None)
+            return
+        if not data:
+            await self._reconnect(ApiConnectionError(f"watch {self.path}: the connection dropped"))
+
+    async def _reconnect(self, error: ClientError | None) -> None:
+        """Resume from the last seen resourceVersion after a drop or stall (bounded).
+
+        Called only when every decoded event was consumed, so nothing is dropped here.
+        """
+        await self._close_connection()
+        if error is not None:
+            if not self.resume:
+                self._done = True
+                raise error
+            self._failures += 1
+            settings = self.client.settings
+            if self._failures >= settings.retry_attempts:
+                self._done = True
+                raise error
+            await anyio.sleep(
+                backoff_delay(
+                    self._failures - 1,
+                    base=settings.backoff_base,
+                    cap=settings.backoff_max,
+                    jitter=settings.backoff_jitter,
+                )
+            )
+        await self.connect()
+        self.reconnects += 1
