@@ -1,0 +1,158 @@
+"""Running the due handlers of one cause: timeouts, retries, backoff, and what each outcome means.
+
+:func:`execute_handler` calls one handler once and turns whatever happened into a new
+:class:`~trikopf.actions.progress.HandlerState` plus an :class:`Outcome`. Handler errors stop
+here: they become a retry with a delay, a permanent failure, or (``errors=IGNORED``) a done
+handler. Only cancellation from outside (the operator stopping) passes through.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import attrs
+
+from trikopf.actions.invocation import invoke
+from trikopf.errors import (
+    ErrorsMode,
+    HandlerResultError,
+    HandlerRetriesError,
+    HandlerTimeoutError,
+    PermanentError,
+    TemporaryError,
+)
+from trikopf.registry import BaseHandler
+
+__all__ = ["Defaults", "Outcome", "check_result", "execute_handler"]
+
+
+@attrs.frozen(kw_only=True)
+class Defaults:
+    """The operator-wide defaults for handler options left as ``None``."""
+
+    errors: ErrorsMode = ErrorsMode.TEMPORARY
+    backoff: float = 60.0
+    timeout: float | None = None
+    retries: int | None = None
+    thread_limit: int = 10
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """What one call of one handler came to."""
+
+    state: Any  # HandlerState (kept loose to avoid a cycle in type-only imports)
+    result: Any = None
+    exception: BaseException | None = None
+    delay: float | None = None  # when it will be retried, seconds from now
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state.done and self.exception is None
+
+
+def check_result(handler_id: str, result: Any) -> Any:
+    """Return ``result`` if it can be stored as JSON in status; raise a clear error if not."""
+    if result is None:
+        return None
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise HandlerResultError(
+            f"Handler {handler_id!r} returned {type(result).__name__} {_short(result)}, "
+            f"which cannot be stored in status.{handler_id} ({exc}); return JSON-like data "
+            "(dict, list, str, int, float, bool) or None"
+        ) from None
+    return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def execute_handler(
+    handler: BaseHandler,
+    state: Any,
+    kwargs: Mapping[str, Any],
+    *,
+    now: float,
+    defaults: Defaults,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> Outcome:
+    """Call ``handler`` once (it must be due) and return its new state and outcome.
+
+    Returns when the handler returns, fails, or its timeout passes. Cancellation from outside
+    propagates unchanged (the state is then not updated: the attempt did not happen).
+    """
+    timeout = handler.timeout if handler.timeout is not None else defaults.timeout
+    retries = handler.retries if handler.retries is not None else defaults.retries
+    backoff = handler.backoff if handler.backoff is not None else defaults.backoff
+    mode = handler.errors if handler.errors is not None else defaults.errors
+    hid = handler.id
+
+    def fail(exc: BaseException, message: str) -> Outcome:
+        logger.error(message, extra={"reason": "Error"})
+        return Outcome(
+            state=attrs.evolve(state, failed=True, delayed=None, message=message),
+            exception=exc,
+        )
+
+    def retry(exc: BaseException, delay: float, message: str) -> Outcome:
+        count = state.retries + 1
+        if retries is not None and count >= retries:
+            err = HandlerRetriesError(f"Handler {hid!r} failed {count} times: {exc}")
+            return fail(err, f"Handler {hid!r} has exceeded its {retries} retries: {exc}")
+        logger.warning(f"{message} Will retry in {delay:g}s.", extra={"reason": "Error"})
+        return Outcome(
+            state=attrs.evolve(state, retries=count, delayed=now + delay, message=str(exc)),
+            exception=exc,
+            delay=delay,
+        )
+
+    if timeout is not None and now - state.started >= timeout:
+        err = HandlerTimeoutError(f"Handler {hid!r} has timed out after {timeout:g}s")
+        return fail(err, f"Handler {hid!r} has timed out after {timeout:g}s.")
+
+    try:
+        if timeout is not None:
+            remaining = state.started + timeout - now
+            with anyio.move_on_after(remaining) as scope:
+                result = await invoke(handler.fn, kwargs, thread_limit=defaults.thread_limit)
+            if scope.cancelled_caught:
+                err = HandlerTimeoutError(f"Handler {hid!r} has timed out after {timeout:g}s")
+                return fail(err, f"Handler {hid!r} has timed out after {timeout:g}s.")
+        else:
+            result = await invoke(handler.fn, kwargs, thread_limit=defaults.thread_limit)
+        result = check_result(hid, result)
+    except TemporaryError as exc:
+        delay = exc.delay if exc.delay is not None else backoff
+        return retry(
+            exc, delay, f"Handler {hid!r} failed temporarily: {exc or type(exc).__name__}."
+        )
+    except PermanentError as exc:
+        return fail(exc, f"Handler {hid!r} failed permanently: {exc or type(exc).__name__}.")
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if mode is ErrorsMode.IGNORED:
+            logger.exception(
+                f"Handler {hid!r} failed with an exception; ignored: {text}",
+                extra={"reason": "Error"},
+            )
+            return Outcome(state=attrs.evolve(state, done=True, delayed=None), exception=exc)
+        if mode is ErrorsMode.PERMANENT:
+            logger.exception(
+                f"Handler {hid!r} failed with an exception; will not retry.",
+                extra={"reason": "Error"},
+            )
+            return Outcome(
+                state=attrs.evolve(state, failed=True, delayed=None, message=text), exception=exc
+            )
+        logger.debug("Handler %r raised", hid, exc_info=True)
+        return retry(exc, backoff, f"Handler {hid!r} failed with an exception: {text}.")
+    logger.info(f"Handler {hid!r} succeeded.", extra={"reason": "Success"})
+    return Outcome(state=attrs.evolve(state, done=True, delayed=None, message=None), result=result)

@@ -1,0 +1,171 @@
+"""Calling one handler: its keyword arguments, sync functions in bounded threads, async in-task.
+
+Handlers receive the kwargs they name (or all of them with ``**kwargs``): ``body``, ``spec``,
+``meta``, ``status``, ``name``, ``namespace``, ``uid``, ``labels``, ``annotations``, ``patch``,
+``logger``, ``reason``, ``diff``, ``old``, ``new``, ``retry``, ``started``, ``runtime``,
+``memo``, ``resource``, ``param`` (and ``event``/``type`` for event handlers). A ``spec``
+parameter annotated with an attrs class receives the spec structured into that class.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import attrs
+
+from trikopf.errors import PermanentError
+from trikopf.structs import SpecError, structure_spec
+
+__all__ = ["build_kwargs", "invoke", "thread_limiter"]
+
+_LIMITERS: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
+    "trikopf_thread_limiters"
+)
+
+
+def thread_limiter(limit: int) -> anyio.CapacityLimiter:
+    """The limiter of sync handler threads of this event loop (one per limit value)."""
+    try:
+        limiters = _LIMITERS.get()
+    except LookupError:
+        limiters = {}
+        _LIMITERS.set(limiters)
+    limiter = limiters.get(limit)
+    if limiter is None:
+        limiter = limiters[limit] = anyio.CapacityLimiter(limit)
+    return limiter
+
+
+@attrs.frozen
+class _Signature:
+    is_async: bool
+    takes_all: bool
+    names: frozenset[str]
+    spec_class: type | None
+
+
+@functools.lru_cache(maxsize=1024)
+def _analyse(fn: Callable[..., Any]) -> _Signature:
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with an async __call__
+    )
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return _Signature(is_async, True, frozenset(), None)
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    names = frozenset(
+        name
+        for name, p in params.items()
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
+    spec_class: type | None = None
+    if "spec" in params:
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:  # unresolvable annotations: fall back to the plain mapping
+            hints = {}
+        hint = hints.get("spec")
+        if isinstance(hint, type) and attrs.has(hint):
+            spec_class = hint
+    return _Signature(is_async, takes_all, names, spec_class)
+
+
+def build_kwargs(
+    *,
+    body: Any,
+    patch: Any,
+    logger: Any,
+    memo: Any,
+    resource: Any,
+    param: Any = None,
+    reason: str | None = None,
+    diff: Any = None,
+    old: Any = None,
+    new: Any = None,
+    retry: int = 0,
+    started: float | None = None,
+    now: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The full set of keyword arguments for a handler call (``body`` is a :class:`Body`)."""
+    meta = body.metadata
+    started_dt = (
+        datetime.datetime.fromtimestamp(started, tz=datetime.timezone.utc)
+        if started is not None
+        else None
+    )
+    runtime = (
+        datetime.timedelta(seconds=max(0.0, now - started))
+        if started is not None and now is not None
+        else datetime.timedelta(0)
+    )
+    kwargs = {
+        "body": body,
+        "spec": body.spec,
+        "meta": meta,
+        "metadata": meta,
+        "status": body.status,
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+        "labels": meta.labels,
+        "annotations": meta.annotations,
+        "patch": patch,
+        "logger": logger,
+        "memo": memo,
+        "resource": resource,
+        "param": param,
+        "reason": reason,
+        "diff": diff,
+        "old": old,
+        "new": new,
+        "retry": retry,
+        "started": started_dt,
+        "runtime": runtime,
+    }
+    kwargs.update(extra)
+    return kwargs
+
+
+async def invoke(
+    fn: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    thread_limit: int,
+) -> Any:
+    """Call ``fn`` with the kwargs it accepts and return its result.
+
+    Async functions run in the calling task. Sync functions run in a worker thread, at most
+    ``thread_limit`` at a time per event loop; when the caller is cancelled (a timeout, the
+    operator stopping) the call returns at once and the thread is left to finish on its own,
+    its result ignored (threads cannot be interrupted).
+    """
+    try:
+        sig = _analyse(fn)
+    except TypeError:  # an unhashable callable: analyse it every time
+        sig = _analyse.__wrapped__(fn)
+    if sig.takes_all:
+        call_kwargs = dict(kwargs)
+    else:
+        call_kwargs = {k: v for k, v in kwargs.items() if k in sig.names}
+    if sig.spec_class is not None and "spec" in call_kwargs:
+        try:
+            call_kwargs["spec"] = structure_spec(dict(call_kwargs["spec"]), sig.spec_class)
+        except SpecError as exc:
+            raise PermanentError(f"The spec does not fit {sig.spec_class.__name__}: {exc}") from exc
+    if sig.is_async:
+        return await fn(**call_kwargs)
+    return await anyio.to_thread.run_sync(
+        functools.partial(fn, **call_kwargs),
+        limiter=thread_limiter(thread_limit),
+        abandon_on_cancel=True,
+    )

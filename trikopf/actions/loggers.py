@@ -1,0 +1,97 @@
+"""Per-object loggers: every line names its object, and lines at the posting level become Events.
+
+Handlers receive ``logger``, an :class:`ObjectLogger`. Its records carry ``k8s_namespace``,
+``k8s_name`` and ``k8s_uid`` in their ``extra`` (the JSON log format prints them), the message is
+prefixed with ``[namespace/name]``, and records at or above ``settings.posting.level`` are also
+posted as Kubernetes Events about the object (``Normal`` below WARNING, ``Warning`` from it on),
+with the reason given as ``extra={"reason": ...}`` or ``Logging``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from trikopf.actions.posting import EventPoster, object_ref
+
+__all__ = ["ObjectLogger", "object_logger"]
+
+_base = logging.getLogger("trikopf.objects")
+
+
+class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger about one object; cheap to make (one per round)."""
+
+    def __init__(
+        self,
+        body: Mapping[str, Any],
+        *,
+        poster: EventPoster | None = None,
+        level: int = logging.INFO,
+        logger: logging.Logger = _base,
+    ) -> None:
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace")
+        name = meta.get("name")
+        super().__init__(
+            logger,
+            {"k8s_namespace": namespace, "k8s_name": name, "k8s_uid": meta.get("uid")},
+        )
+        self._body = body
+        self._poster = poster
+        self._post_level = level
+        self._prefix = f"[{namespace}/{name}] " if namespace else f"[{name}] "
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        extra.pop("reason", None)
+        kwargs["extra"] = extra
+        return f"{self._prefix}{msg}", kwargs
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self._poster is not None and level >= self._post_level:
+            reason = (kwargs.get("extra") or {}).get("reason", "Logging")
+            try:
+                text = str(msg) % args if args else str(msg)
+            except (TypeError, ValueError):
+                text = str(msg)
+            self._poster.post_nowait(
+                object_ref(self._body),
+                type="Warning" if level >= logging.WARNING else "Normal",
+                reason=str(reason),
+                message=text,
+            )
+        if self.isEnabledFor(level):
+            msg, processed = self.process(msg, kwargs)
+            processed.setdefault("stacklevel", 2)
+            self.logger.log(level, msg, *args, **processed)
+
+    # LoggerAdapter's helpers go through self.log, except these two on older Pythons.
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=exc_info, **kwargs)
+
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
+
+
+def object_logger(
+    body: Mapping[str, Any], *, poster: EventPoster | None, level: int = logging.INFO
+) -> ObjectLogger:
+    """The logger handed to handlers of this object (see :class:`ObjectLogger`)."""
+    return ObjectLogger(body, poster=poster, level=level)

@@ -1,0 +1,392 @@
+"""One processing round of one object: what the reactor calls for every (coalesced) event.
+
+:func:`process_event` detects the cause (create / update / delete / resume / nothing), runs the
+change handlers that are due, and sends everything the round changed — handler results into
+``status.<handler id>``, the user's ``patch``, retry progress, the stored essence, finalizer
+edits — in one PATCH (two when status goes to a status subresource). It returns a
+:class:`ProcessingOutcome` that says whether, and after what delay, another round is needed.
+
+:func:`handle_raw_event` runs the ``on.event`` handlers of one raw event, fire and forget.
+
+The per-object memory between rounds is an :class:`ObjectState` (a few slots; the reactor keeps
+one per live object and drops it when the object is gone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from trikopf.actions.execution import Defaults, execute_handler
+from trikopf.actions.invocation import build_kwargs, invoke
+from trikopf.actions.loggers import ObjectLogger
+from trikopf.actions.patching import PatchClient, apply_patch, merge_into
+from trikopf.actions.posting import EventPoster, set_current_poster
+from trikopf.actions.progress import HandlerState, Progress, wall_now
+from trikopf.bodies import Body, Memo, Patch
+from trikopf.causes import ChangeCause, Reason, detect_change_cause
+from trikopf.client.errors import ClientError
+from trikopf.diffs import reduce, resolve
+from trikopf.registry import ChangingHandler, OperatorRegistry, ResourceHandler
+from trikopf.settings import OperatorSettings
+from trikopf.structs import Resource, WatchEvent
+
+__all__ = [
+    "EventPoster",
+    "ObjectState",
+    "ProcessingOutcome",
+    "essence_annotation",
+    "handle_raw_event",
+    "process_event",
+    "progress_annotation",
+]
+
+logger = logging.getLogger("trikopf.processing")
+
+_API_BACKOFF_FIRST = 1.0
+_API_BACKOFF_MAX = 60.0
+
+
+class ObjectState:
+    """What the reactor keeps per live object between rounds (tiny: three slots).
+
+    - ``seen``: this operator process has run a round for the object (so it is not "resumed").
+    - ``awaiting``: the resourceVersion our last PATCH produced; older bodies still in flight on
+      the watch are skipped until the watch catches up, so a round never acts on stale state.
+    - ``failures``: consecutive rounds whose changes could not be sent (for the backoff).
+    """
+
+    __slots__ = ("awaiting", "failures", "seen")
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.awaiting: int | None = None
+        self.failures = 0
+
+    def __repr__(self) -> str:
+        return f"ObjectState(seen={self.seen}, awaiting={self.awaiting}, failures={self.failures})"
+
+
+@attrs.frozen(kw_only=True)
+class ProcessingOutcome:
+    """The result of one round.
+
+    ``delay``: run another round after this many seconds (with the newest body) even if no
+    event comes; ``None``: wait for the next event. ``gone``: the object no longer exists (or
+    is released by us), its state may be dropped.
+    """
+
+    delay: float | None = None
+    gone: bool = False
+
+
+def essence_annotation(settings: OperatorSettings) -> str:
+    """The annotation that stores the last handled essence."""
+    return f"{settings.persistence.annotation_prefix}/last-handled-configuration"
+
+
+def progress_annotation(settings: OperatorSettings) -> str:
+    """The annotation that stores the retry progress of the current cause."""
+    return f"{settings.persistence.annotation_prefix}/progress"
+
+
+def _rv(body: Mapping[str, Any] | None) -> int | None:
+    value = ((body or {}).get("metadata") or {}).get("resourceVersion")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def _defaults(settings: OperatorSettings) -> Defaults:
+    execution = settings.execution
+    return Defaults(
+        backoff=execution.backoff,
+        timeout=execution.timeout,
+        retries=execution.retries,
+        thread_limit=execution.max_sync_threads,
+    )
+
+
+async def process_event(
+    *,
+    registry: OperatorRegistry,
+    settings: OperatorSettings,
+    resource: Resource,
+    event: WatchEvent,
+    client: PatchClient,
+    memo: Any,
+    poster: EventPoster | None,
+    state: ObjectState,
+) -> ProcessingOutcome:
+    """Run one processing round for the newest event of one object.
+
+    Runs in the caller's task: async handlers in it, sync ones in worker threads (bounded). Returns
+    when the due handlers have run and the round's changes are sent (or the object turned out to
+    be gone). Handler errors never escape (they become retries or failures); API errors while
+    sending become a delayed round. Cancellation (the operator stopping) passes through; changes
+    of an interrupted round are not sent, so its handlers run again in a later round.
+    """
+    if event.type == "DELETED":
+        return ProcessingOutcome(gone=True)
+    if event.type not in ("ADDED", "MODIFIED"):
+        return ProcessingOutcome()
+    handlers = registry.changing_handlers_for(resource)
+    if not handlers:
+        state.seen = True
+        return ProcessingOutcome()
+
+    raw: Mapping[str, Any] = event.object
+    if state.awaiting is not None:
+        rv = _rv(raw)
+        if rv is not None and rv < state.awaiting:
+            return ProcessingOutcome()  # our own newer patch is still on its way
+        state.awaiting = None
+
+    persistence = settings.persistence
+    prefix = persistence.annotation_prefix
+    finalizer = persistence.finalizer
+    essence_key = essence_annotation(settings)
+    progress_key = progress_annotation(settings)
+    meta = raw.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    cause = detect_change_cause(
+        event_type=event.type,
+        body=raw,
+        finalizer=finalizer,
+        stored_essence=annotations.get(essence_key),
+        prefix=prefix,
+        initial=not state.seen,
+        essence_limit=persistence.essence_limit,
+    )
+    state.seen = True
+    if cause.reason is Reason.FREE or cause.reason is Reason.GONE:
+        return ProcessingOutcome()
+
+    if poster is not None:
+        set_current_poster(poster)
+    posting = settings.posting
+    olog = ObjectLogger(raw, poster=poster if posting.enabled else None, level=posting.level)
+    memo = memo if memo is not None else Memo()
+    round_ = _Round(
+        resource=resource,
+        cause=cause,
+        raw=raw,
+        patch=Patch(),
+        logger=olog,
+        memo=memo,
+    )
+
+    try:
+        # The finalizer goes on before any handler runs: a deletion during a slow create
+        # handler must wait for the delete handlers.
+        has_finalizer = finalizer in (meta.get("finalizers") or ())
+        drop_finalizer = False
+        if cause.reason is not Reason.DELETE:
+            needs = registry.requires_finalizer(resource, raw, round_.kwargs(None, None, 0.0))
+            if needs and not has_finalizer:
+                fresh = await apply_patch(
+                    client,
+                    resource,
+                    raw,
+                    {},
+                    finalizers=lambda f: f if finalizer in f else [*f, finalizer],
+                )
+                if fresh is None:
+                    return ProcessingOutcome(gone=True)
+                raw = round_.raw = fresh
+                round_.body = Body(raw)
+            drop_finalizer = has_finalizer and not needs
+
+        now = wall_now()
+        progress = Progress.decode(annotations.get(progress_key), now=now)
+        if progress.purpose != cause.reason.value:
+            progress = Progress(purpose=cause.reason.value)
+        states: dict[str, HandlerState] = dict(progress.handlers)
+
+        selected: list[tuple[ChangingHandler, dict[str, Any]]] = []
+        ids: set[str] = set()
+        for handler in handlers:
+            if handler.id in ids or not handler.matches_cause(cause):
+                continue
+            hstate = states.get(handler.id)
+            kwargs = round_.kwargs(handler, hstate, now)
+            if handler.passes_filters(raw, kwargs):
+                selected.append((handler, kwargs))
+                ids.add(handler.id)
+
+        delays: list[float] = []
+        defaults = _defaults(settings)
+        for handler, kwargs in selected:
+            hstate = states.get(handler.id)
+            if hstate is None:
+                hstate = states[handler.id] = HandlerState(started=now)
+            if hstate.finished:
+                continue
+            now = wall_now()
+            if hstate.delayed is not None and hstate.delayed > now:
+                delays.append(hstate.delayed - now)
+                continue
+            outcome = await execute_handler(
+                handler, hstate, kwargs, now=now, defaults=defaults, logger=olog
+            )
+            states[handler.id] = outcome.state
+            if outcome.result is not None:
+                round_.patch.status[handler.id] = outcome.result
+            if outcome.delay is not None:
+                delays.append(outcome.delay)
+
+        finished = all(states[h.id].finished for h, _ in selected)
+        blocking_failure = any(
+            states[h.id].failed
+            for h, _ in selected
+            if h.reason is not Reason.DELETE or not h.optional
+        )
+        changes: dict[str, Any] = merge_into({}, round_.patch)
+        notes: dict[str, Any] = {}
+        if finished:
+            if progress_key in annotations:
+                notes[progress_key] = None
+            if cause.essence is not None and annotations.get(essence_key) != cause.essence:
+                notes[essence_key] = cause.essence
+        else:
+            encoded = Progress(
+                purpose=cause.reason.value, handlers={h.id: states[h.id] for h, _ in selected}
+            ).encode()
+            if annotations.get(progress_key) != encoded:
+                notes[progress_key] = encoded
+        if notes:
+            merge_into(changes, {"metadata": {"annotations": notes}})
+        release = drop_finalizer or (
+            cause.reason is Reason.DELETE and finished and not blocking_failure
+        )
+        if cause.reason is Reason.DELETE and finished and blocking_failure:
+            olog.error(
+                "A delete handler failed permanently; the finalizer %s stays until it is "
+                "removed by hand.",
+                finalizer,
+                extra={"reason": "Error"},
+            )
+
+        if changes or release:
+            sent = await apply_patch(
+                client,
+                resource,
+                raw,
+                changes,
+                finalizers=(lambda f: [x for x in f if x != finalizer]) if release else None,
+            )
+            if sent is None:
+                logger.debug("%s is gone; the round ends here.", olog.extra)
+                return ProcessingOutcome(gone=True)
+            state.awaiting = _rv(sent)
+        state.failures = 0
+    except ClientError as exc:
+        state.failures += 1
+        delay = min(_API_BACKOFF_MAX, _API_BACKOFF_FIRST * 2 ** (state.failures - 1))
+        olog.error(
+            "The round's changes could not be sent (%s); retrying in %gs.",
+            exc,
+            delay,
+            extra={"reason": "Error"},
+        )
+        return ProcessingOutcome(delay=delay)
+
+    if finished:
+        return ProcessingOutcome(gone=release and cause.reason is Reason.DELETE)
+    return ProcessingOutcome(delay=max(0.0, min(delays)) if delays else 0.0)
+
+
+@attrs.define(eq=False, slots=True)
+class _Round:
+    """The things one round shares between its handlers (one patch, one logger, one memo)."""
+
+    resource: Resource
+    cause: ChangeCause
+    raw: Mapping[str, Any]
+    patch: Patch
+    logger: ObjectLogger
+    memo: Any
+    body: Body = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.body = Body(self.raw)
+
+    def kwargs(
+        self, handler: ResourceHandler | None, hstate: HandlerState | None, now: float
+    ) -> dict[str, Any]:
+        cause = self.cause
+        d, old, new = cause.diff, cause.old, cause.new
+        if handler is not None and handler.field:
+            d = reduce(d, handler.field)
+            old = resolve(old, handler.field)
+            new = resolve(new, handler.field)
+        return build_kwargs(
+            body=self.body,
+            patch=self.patch,
+            logger=self.logger,
+            memo=self.memo,
+            resource=self.resource,
+            param=handler.param if handler is not None else None,
+            reason=cause.reason.value,
+            diff=d,
+            old=old,
+            new=new,
+            retry=hstate.retries if hstate is not None else 0,
+            started=hstate.started if hstate is not None else now,
+            now=now,
+        )
+
+
+async def handle_raw_event(
+    *,
+    registry: OperatorRegistry,
+    settings: OperatorSettings,
+    resource: Resource,
+    event: WatchEvent,
+    client: PatchClient | None = None,
+    memo: Any = None,
+    poster: EventPoster | None = None,
+) -> None:
+    """Run the ``on.event`` handlers for one raw watch event, one after another.
+
+    Fire and forget: errors are logged and never retried; returns when the handlers have
+    returned. Their ``patch`` is sent (one PATCH) if they wrote into it; a gone object is fine.
+    """
+    if event.type not in ("ADDED", "MODIFIED", "DELETED"):
+        return
+    handlers = registry.watching_handlers_for(resource)
+    if not handlers:
+        return
+    raw = event.object
+    if poster is not None:
+        set_current_poster(poster)
+    posting = settings.posting
+    olog = ObjectLogger(raw, poster=poster if posting.enabled else None, level=posting.level)
+    body = Body(raw)
+    patch = Patch()
+    memo = memo if memo is not None else Memo()
+    raw_event = {"type": event.type, "object": raw}
+    for handler in handlers:
+        kwargs = build_kwargs(
+            body=body,
+            patch=patch,
+            logger=olog,
+            memo=memo,
+            resource=resource,
+            param=handler.param,
+            event=raw_event,
+            type=event.type,
+        )
+        try:
+            if not handler.passes_filters(raw, kwargs):
+                continue
+            await invoke(handler.fn, kwargs, thread_limit=settings.execution.max_sync_threads)
+        except Exception:
+            olog.exception("Event handler %r failed; ignored.", handler.id)
+    changes = merge_into({}, patch)
+    if changes and client is not None and event.type != "DELETED":
+        try:
+            await apply_patch(client, resource, raw, changes)
+        except ClientError as exc:
+            olog.error("The event handlers' patch could not be sent: %s", exc)
