@@ -157,11 +157,16 @@ def build_ssl_context(
 
     Raises :class:`ConfigError` naming the piece that cannot be loaded (never its content).
     """
-    context = ssl.create_default_context()
+    # A cluster's own CA is the only one trusted for it, as with kubectl.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
     if info.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif info.ca_data:
+    elif not info.ca_data:
+        context.load_default_certs()
+    else:
         try:
             context.load_verify_locations(cadata=info.ca_data.decode("ascii", errors="replace"))
         except (ssl.SSLError, ValueError) as exc:
