@@ -21,7 +21,6 @@ from trikopf.client.errors import (
     Conflict,
     NotFound,
     ServerError,
-    TooManyRequests,
 )
 from trikopf.structs import Resource
 
@@ -75,7 +74,10 @@ async def _send(
     patch: Mapping[str, Any],
     subresource: str | None = None,
 ) -> Any:
-    """One PATCH with a few retries on throttling and server errors; 404 → :class:`Gone`."""
+    """One PATCH, retried a few times on server errors; 404 → :class:`Gone`.
+
+    (The client itself retries throttling; it does not retry non-idempotent requests on 5xx.)
+    """
     for attempt in range(_TRANSIENT_ATTEMPTS):
         try:
             return await client.patch(
@@ -83,10 +85,6 @@ async def _send(
             )
         except NotFound:
             raise Gone() from None
-        except TooManyRequests as exc:
-            if attempt == _TRANSIENT_ATTEMPTS - 1:
-                raise
-            await anyio.sleep(exc.retry_after or _TRANSIENT_DELAY)
         except (ServerError, ApiConnectionError):
             if attempt == _TRANSIENT_ATTEMPTS - 1:
                 raise
