@@ -64,7 +64,8 @@ def test_essence_keeps_spec_other_fields_and_user_metadata_only() -> None:
 def test_object_without_stored_essence_is_created() -> None:
     cause = detect(make({"a": 1}))
     assert cause.reason is Reason.CREATE
-    assert cause.old is None and cause.new == {"spec": {"a": 1}}
+    assert cause.old is None
+    assert cause.new == {"spec": {"a": 1}}
     assert [tuple(i) for i in cause.diff] == [("add", (), None, {"spec": {"a": 1}})]
 
 
@@ -105,7 +106,8 @@ def test_deleted_event_is_gone() -> None:
 def test_too_big_essence_is_stored_as_a_digest_and_still_detects_changes() -> None:
     body = make({"blob": "x" * 2000})
     created = detect(body)
-    assert created.essence is not None and created.essence.startswith(DIGEST_PREFIX)
+    assert created.essence is not None
+    assert created.essence.startswith(DIGEST_PREFIX)
     body["metadata"]["annotations"] = {KEY: created.essence}
     assert detect(body).reason is Reason.NOOP
     body["spec"] = {"blob": "y" * 2000}

@@ -20,7 +20,9 @@ KOPFEXAMPLES = Resource(
     categories=("all",),
     verbs=frozenset({"list", "watch", "get", "patch"}),
 )
-PODS = Resource(group="", version="v1", plural="pods", kind="Pod", singular="pod", short_names=("po",))
+PODS = Resource(
+    group="", version="v1", plural="pods", kind="Pod", singular="pod", short_names=("po",)
+)
 EVENTS = Resource(group="", version="v1", plural="events", kind="Event", singular="event")
 
 
@@ -71,8 +73,12 @@ def test_core_group_version_form_selects_pods_only() -> None:
 
 
 def test_everything_skips_events_and_unwatchable_resources() -> None:
-    unwatchable = Resource(group="x.dev", version="v1", plural="xs", kind="X", verbs=frozenset({"get"}))
-    picked = ResourceSelector.parse(trikopf.EVERYTHING).select([KOPFEXAMPLES, PODS, EVENTS, unwatchable])
+    unwatchable = Resource(
+        group="x.dev", version="v1", plural="xs", kind="X", verbs=frozenset({"get"})
+    )
+    picked = ResourceSelector.parse(trikopf.EVERYTHING).select(
+        [KOPFEXAMPLES, PODS, EVENTS, unwatchable]
+    )
     assert picked == [KOPFEXAMPLES, PODS]
 
 
@@ -184,7 +190,9 @@ def test_field_handlers_match_only_when_their_field_changes() -> None:
     trikopf.on.field("kopfexamples", field="spec.size", registry=registry)(fn)
     h = _handler(registry)
     old, new = {"spec": {"size": 1, "x": 1}}, {"spec": {"size": 1, "x": 2}}
-    assert not h.matches_cause(ChangeCause(reason=Reason.UPDATE, old=old, new=new, diff=diff(old, new)))
+    assert not h.matches_cause(
+        ChangeCause(reason=Reason.UPDATE, old=old, new=new, diff=diff(old, new))
+    )
     new = {"spec": {"size": 2, "x": 1}}
     assert h.matches_cause(ChangeCause(reason=Reason.UPDATE, old=old, new=new, diff=diff(old, new)))
     assert not h.matches_cause(ChangeCause(reason=Reason.DELETE))
@@ -192,7 +200,9 @@ def test_field_handlers_match_only_when_their_field_changes() -> None:
 
 def test_old_and_new_filters_check_the_field_values() -> None:
     registry = trikopf.OperatorRegistry()
-    trikopf.on.update("kopfexamples", field="spec.phase", old="a", new=trikopf.PRESENT, registry=registry)(fn)
+    trikopf.on.update(
+        "kopfexamples", field="spec.phase", old="a", new=trikopf.PRESENT, registry=registry
+    )(fn)
     h = _handler(registry)
 
     def cause(old: Any, new: Any) -> ChangeCause:
