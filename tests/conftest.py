@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import pathlib
+from collections.abc import AsyncIterator
 
 import pytest
+
+from trikopf.apiserver import ApiServer, open_apiserver
 
 
 @pytest.fixture(params=[pytest.param("trio", id="trio"), pytest.param("asyncio", id="asyncio")])
@@ -18,3 +22,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
             item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+async def apiserver() -> AsyncIterator[ApiServer]:
+    """A fresh embedded API server per test (http, no token), stopped after the test."""
+    async with open_apiserver() as server:
+        yield server
+
+
+@pytest.fixture
+def kubeconfig_path(apiserver: ApiServer, tmp_path: pathlib.Path) -> pathlib.Path:
+    """The ``apiserver`` fixture's kubeconfig, written to the test's temporary folder."""
+    return apiserver.write_kubeconfig(tmp_path / "kubeconfig")

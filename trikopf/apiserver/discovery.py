@@ -1,0 +1,109 @@
+"""Discovery documents: /version, /api, /apis, APIGroups and APIResourceLists.
+
+Aggregated discovery (``Accept: ...;as=APIGroupDiscoveryList``) is answered with the
+legacy documents and ``Content-Type: application/json``; kubectl and client-go then
+fall back to the per-group-version requests silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from trikopf.apiserver.resources import Registry, ResourceType
+
+__all__ = ["api_group", "api_group_list", "api_resource_list", "api_versions", "version_info"]
+
+SERVER_MAJOR = "1"
+SERVER_MINOR = "32"
+
+
+def version_info() -> dict[str, Any]:
+    return {
+        "major": SERVER_MAJOR,
+        "minor": SERVER_MINOR,
+        "gitVersion": f"v{SERVER_MAJOR}.{SERVER_MINOR}.0+trikopf",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.23.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(address: str) -> dict[str, Any]:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+    }
+
+
+def _group_body(name: str, versions: list[str]) -> dict[str, Any]:
+    entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": entries, "preferredVersion": entries[0]}
+
+
+def api_group_list(registry: Registry) -> dict[str, Any]:
+    groups = registry.groups()
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group_body(name, groups[name]) for name in sorted(groups)],
+    }
+
+
+def api_group(registry: Registry, name: str) -> dict[str, Any] | None:
+    versions = registry.groups().get(name)
+    if not versions:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group_body(name, versions)}
+
+
+def _storage_hash(resource: ResourceType) -> str:
+    digest = hashlib.sha256(f"{resource.group}/{resource.storage_version}/{resource.kind}".encode())
+    return base64.b64encode(digest.digest()[:8]).decode()
+
+
+def _entries(resource: ResourceType) -> list[dict[str, Any]]:
+    entry: dict[str, Any] = {
+        "name": resource.plural,
+        "singularName": resource.singular,
+        "namespaced": resource.namespaced,
+        "kind": resource.kind,
+        "verbs": list(resource.verbs),
+    }
+    if resource.short_names:
+        entry["shortNames"] = list(resource.short_names)
+    if resource.categories:
+        entry["categories"] = list(resource.categories)
+    entry["storageVersionHash"] = _storage_hash(resource)
+    entries = [entry]
+    for sub in sorted(resource.subresources):
+        entries.append(
+            {
+                "name": f"{resource.plural}/{sub}",
+                "singularName": "",
+                "namespaced": resource.namespaced,
+                "kind": resource.kind,
+                "verbs": ["get", "patch", "update"],
+            }
+        )
+    return entries
+
+
+def api_resource_list(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+    resources = [r for r in registry.all() if r.group == group and version in r.versions]
+    if not resources and not (group == "" and version == "v1"):
+        return None
+    entries: list[dict[str, Any]] = []
+    for resource in sorted(resources, key=lambda r: r.plural):
+        entries.extend(_entries(resource))
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": entries,
+    }
