@@ -487,11 +487,13 @@ class ApiClient:
 
         Cluster-scoped objects get their events in ``default``, as kubectl shows them.
         """
-        ref = (
-            involved
-            if isinstance(involved, ObjectReference)
-            else ObjectReference.to_object(involved)
-        )
+        if isinstance(involved, ObjectReference):
+            ref = involved
+        elif "metadata" not in involved and "name" in involved:
+            # Already a flat reference ({apiVersion, kind, name, namespace, uid}).
+            ref = ObjectReference.from_raw(involved)
+        else:
+            ref = ObjectReference.to_object(involved)
         namespace = ref.namespace or "default"
         now = _now_rfc3339()
         if len(message) > 1024:
