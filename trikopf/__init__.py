@@ -20,6 +20,7 @@ from trikopf.errors import (
 )
 from trikopf.filters import ABSENT, PRESENT
 from trikopf.on import daemon, timer
+from trikopf.reactor import StartupError, operate, run
 from trikopf.registry import (
     EVERYTHING,
     OperatorRegistry,
@@ -55,6 +56,7 @@ __all__ = [
     "Reason",
     "Resource",
     "Spec",
+    "StartupError",
     "Status",
     "TemporaryError",
     "__version__",
@@ -64,6 +66,8 @@ __all__ = [
     "get_default_registry",
     "info",
     "on",
+    "operate",
+    "run",
     "set_default_registry",
     "timer",
     "warn",

@@ -1,0 +1,356 @@
+"""The operator's root: ``operate()`` and ``run()``, and the graceful stop.
+
+The task tree that :func:`operate` builds::
+
+    operate                                  root task group
+    ├── signals / stop flag                  request a graceful stop (second signal: at once)
+    ├── event poster                         Kubernetes Events, batched, off the hot path
+    └── drain scope                          gets a deadline when the stop begins
+        └── watchers task group
+            ├── discovery                    resources by namespaces → starts/stops watchers
+            └── one task group per (resource, namespace)
+                 ├── the list + watch stream
+                 └── one worker per busy object → its ObjectScope (daemons, timers)
+
+A graceful stop cancels discovery and every watch stream, lets each object finish the round it
+is in (new rounds are not started), and bounds all of it by ``processing.grace_period``; then
+everything still running is cancelled, the poster flushes, and the client is closed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol, cast
+
+import anyio
+import anyio.abc
+import attrs
+
+from trikopf.actions.posting import EventPoster, set_current_poster
+from trikopf.client import ApiClient, ClientSettings, ConnectionInfo, discover, open_client
+from trikopf.processing import ObjectState, handle_raw_event, process_event
+from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
+from trikopf.reactor.namespaces import NamespaceSelector
+from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
+from trikopf.reactor.watching import serve_watch, where
+from trikopf.registry import OperatorRegistry, get_default_registry
+from trikopf.settings import OperatorSettings
+from trikopf.structs import Resource, WatchEvent
+
+__all__ = ["ObjectHook", "StartupError", "operate", "run"]
+
+logger = logging.getLogger("trikopf.reactor")
+
+
+class ObjectHook(Protocol):
+    """Called after every processing round of an object, in that object's worker task.
+
+    The seam for ``trikopf/engines/`` (daemons, timers): a hook looks at the newest body and
+    starts or stops the object's long-running tasks in ``scope`` (see :class:`ObjectScope`).
+    It must return promptly; what it starts runs in the scope, not in the hook.
+    """
+
+    def __call__(
+        self,
+        *,
+        resource: Resource,
+        event: WatchEvent,
+        state: Any,
+        scope: ObjectScope,
+    ) -> Awaitable[None]: ...
+
+
+@attrs.define(eq=False)
+class _StartedOnce:
+    """A task status that remembers whether ``started()`` was called (to report it once)."""
+
+    inner: anyio.abc.TaskStatus[None]
+    started_: bool = False
+
+    def started(self, value: None = None) -> None:
+        if not self.started_:
+            self.started_ = True
+            self.inner.started()
+
+
+@attrs.define(eq=False)
+class _Reactor:
+    """The state of one running operator: what a stop needs to reach."""
+
+    registry: OperatorRegistry
+    settings: OperatorSettings
+    client: ApiClient
+    namespaces: NamespaceSelector
+    memo: Any
+    poster: EventPoster
+    hooks: tuple[ObjectHook, ...] = ()
+    limiter: anyio.CapacityLimiter | None = None
+    drain_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
+    discovery_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
+    stopping: bool = False
+    _live: dict[int, tuple[anyio.CancelScope, ResourceSupervisor[Any]]] = attrs.field(factory=dict)
+
+    def request_stop(self, reason: str) -> None:
+        """Begin the graceful stop: no new events; running rounds get the grace period."""
+        if self.stopping:
+            return
+        self.stopping = True
+        grace = self.settings.processing.grace_period
+        logger.info("Stopping (%s); running rounds have %.1fs to finish.", reason, grace)
+        self.discovery_scope.cancel()
+        for watch_scope, supervisor in self._live.values():
+            watch_scope.cancel()
+            supervisor.stop()
+        self.drain_scope.deadline = min(self.drain_scope.deadline, anyio.current_time() + grace)
+
+    def force_stop(self, reason: str) -> None:
+        """Stop at once: cancel everything that runs."""
+        logger.warning("Stopping at once (%s).", reason)
+        self.stopping = True
+        self.discovery_scope.cancel()
+        self.drain_scope.cancel()
+
+    async def run_discovery(
+        self,
+        watchers: WatchSet,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        status = _StartedOnce(task_status)
+        try:
+            with self.discovery_scope:
+                await serve_discovery(
+                    self.client,
+                    self.registry,
+                    self.namespaces,
+                    watchers,
+                    settings=self.settings.watching,
+                    task_status=status,
+                )
+        finally:
+            if self.stopping:
+                status.started()  # a stop during the start is not a failure to start
+
+    async def serve_key(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve one (resource, namespace): its watch stream and its objects' workers."""
+        status = _StartedOnce(task_status)
+        processing = self.settings.processing
+        raw = None
+        if self.registry.watching_handlers_for(resource):
+            raw = functools.partial(self._handle_raw, resource)
+        async with anyio.create_task_group() as tg:
+            supervisor: ResourceSupervisor[Any] = ResourceSupervisor(
+                tg,
+                functools.partial(self._process, resource),
+                ObjectState,
+                raw=raw,
+                limiter=self.limiter,
+                idle_timeout=processing.idle_timeout,
+                batch_window=processing.batch_window,
+                name=where(resource, namespace),
+            )
+            watch_scope = anyio.CancelScope()
+            self._live[id(supervisor)] = (watch_scope, supervisor)
+            try:
+                if self.stopping:
+                    supervisor.stop()
+                    watch_scope.cancel()
+                with watch_scope:
+                    await serve_watch(
+                        self.client,
+                        resource,
+                        namespace,
+                        supervisor=supervisor,
+                        settings=self.settings.watching,
+                        task_status=status,
+                    )
+            finally:
+                del self._live[id(supervisor)]
+                status.started()  # a stop during the first list must not fail the starter
+
+    async def _process(
+        self, resource: Resource, event: WatchEvent, state: Any, scope: ObjectScope
+    ) -> float | None:
+        outcome = await process_event(
+            registry=self.registry,
+            settings=self.settings,
+            resource=resource,
+            event=event,
+            # ApiClient satisfies the PatchClient protocol at runtime; its stricter keyword-only
+            # signature is what mypy trips on.
+            client=cast(Any, self.client),
+            memo=self.memo,
+            poster=self.poster,
+            state=state,
+        )
+        for hook in self.hooks:
+            await hook(resource=resource, event=event, state=state, scope=scope)
+        return outcome.delay
+
+    async def _handle_raw(self, resource: Resource, event: WatchEvent) -> None:
+        await handle_raw_event(
+            registry=self.registry,
+            settings=self.settings,
+            resource=resource,
+            event=event,
+            client=cast(Any, self.client),
+            memo=self.memo,
+            poster=self.poster,
+        )
+
+
+# How long the last Events may take to be posted when the operator stops.
+_FLUSH_TIMEOUT = 2.0
+
+
+def _client_settings(settings: OperatorSettings) -> ClientSettings:
+    networking = settings.networking
+    overrides: dict[str, float] = {}
+    if networking.request_timeout is not None:
+        overrides["request_timeout"] = networking.request_timeout
+    if networking.connect_timeout is not None:
+        overrides["connect_timeout"] = networking.connect_timeout
+    return ClientSettings(**overrides)  # type: ignore[arg-type]
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    inner = getattr(exc, "exceptions", None)
+    if inner is None:
+        return [exc]
+    return [leaf for sub in inner for leaf in _leaves(sub)]
+
+
+async def _serve_signals(reactor: _Reactor) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if reactor.stopping:
+                reactor.force_stop(f"{name} again")
+            else:
+                reactor.request_stop(f"{name} received; send it again to stop at once")
+
+
+async def _serve_stop_flag(reactor: _Reactor, stop_flag: anyio.Event) -> None:
+    await stop_flag.wait()
+    reactor.request_stop("the stop flag is set")
+
+
+async def operate(
+    registry: OperatorRegistry | None = None,
+    *,
+    settings: OperatorSettings | None = None,
+    namespaces: Iterable[str] = (),
+    clusterwide: bool = False,
+    memo: Any = None,
+    connection: ConnectionInfo | None = None,
+    stop_flag: anyio.Event | None = None,
+    ready_flag: anyio.Event | None = None,
+    handle_signals: bool | None = None,
+    hooks: Iterable[ObjectHook] = (),
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run an operator for the handlers of ``registry`` until stopped.
+
+    Usable as ``trio.run(trikopf.operate, registry)``, as ``await operate(...)`` in any AnyIO
+    application, or as ``await nursery.start(trikopf.operate, ...)``: readiness (through
+    ``task_status`` and ``ready_flag``) is reported once every watcher has finished its first
+    list. ``namespaces`` are names or globs, ``!pattern`` excludes; none (or ``clusterwide``)
+    means the whole cluster. ``connection`` defaults to the kubeconfig or in-cluster account
+    found the usual way.
+
+    Starts its whole task tree inside this call and returns only when the tree is gone: after a
+    graceful stop (``stop_flag`` set, or SIGINT/SIGTERM when ``handle_signals``) that lets
+    running rounds finish within ``settings.processing.grace_period``, or when cancelled (then
+    everything stops at once). ``handle_signals`` defaults to true when ``operate`` is not
+    started through ``nursery.start`` and runs in the main thread; a second signal stops at once.
+
+    A failure to start (an unreachable cluster, an unknown resource, a bad namespace pattern)
+    raises a single exception (:class:`StartupError`, or the client's error), not a group.
+    """
+    registry = registry if registry is not None else get_default_registry()
+    settings = settings if settings is not None else OperatorSettings()
+    selector = NamespaceSelector.parse(namespaces, clusterwide=clusterwide)
+    if connection is None:
+        connection = discover()
+    if handle_signals is None:
+        handle_signals = (
+            task_status is anyio.TASK_STATUS_IGNORED
+            and threading.current_thread() is threading.main_thread()
+        )
+    ready = False
+    try:
+        async with open_client(connection, settings=_client_settings(settings)) as client:
+            poster = EventPoster(client=client, settings=settings.posting)
+            reactor = _Reactor(
+                registry=registry,
+                settings=settings,
+                client=client,
+                namespaces=selector,
+                memo=memo,
+                poster=poster,
+                hooks=tuple(hooks),
+                limiter=(
+                    anyio.CapacityLimiter(settings.processing.worker_limit)
+                    if settings.processing.worker_limit
+                    else None
+                ),
+            )
+            # trikopf.info & co. find the poster through a context variable that tasks inherit.
+            poster_token = set_current_poster(poster)
+            try:
+                logger.info("Starting the operator (%s).", selector)
+                async with anyio.create_task_group() as root:
+                    if handle_signals:
+                        root.start_soon(_serve_signals, reactor)
+                    if stop_flag is not None:
+                        root.start_soon(_serve_stop_flag, reactor, stop_flag)
+                    await root.start(poster.run)
+                    with reactor.drain_scope:
+                        async with anyio.create_task_group() as watchers_group:
+                            watchers = WatchSet(watchers_group, reactor.serve_key)
+                            await watchers_group.start(reactor.run_discovery, watchers)
+                            ready = True
+                            logger.info("The operator is ready: %d watches.", len(watchers.keys))
+                            task_status.started()
+                            if ready_flag is not None:
+                                ready_flag.set()
+                    if reactor.drain_scope.cancelled_caught:
+                        logger.warning(
+                            "The grace period ended; the remaining rounds were cancelled."
+                        )
+                    # The last rounds' Events go out before the client closes, within a bound.
+                    with anyio.move_on_after(_FLUSH_TIMEOUT, shield=True):
+                        await poster.flush()
+                    root.cancel_scope.cancel()
+            finally:
+                poster_token.var.reset(poster_token)
+            logger.info("The operator has stopped.")
+    except Exception as exc:
+        leaves = _leaves(exc)
+        if not ready and len(leaves) == 1 and isinstance(leaves[0], Exception):
+            raise leaves[0] from None
+        raise
+
+
+def run(
+    registry: OperatorRegistry | None = None,
+    *,
+    backend: str = "trio",
+    **kwargs: Any,
+) -> None:
+    """Run :func:`operate` in a new event loop (Trio by default) and return when it stops.
+
+    Blocks the calling thread; SIGINT/SIGTERM stop the operator gracefully (when called from
+    the main thread), a second signal stops it at once.
+    """
+    anyio.run(functools.partial(operate, registry, **kwargs), backend=backend)

@@ -1,0 +1,182 @@
+"""The watcher of one (resource, namespace): list, then watch from the list's resourceVersion.
+
+The watcher never dies on its own: API errors and dropped connections are logged and retried
+with a doubling backoff, a ``410 Gone`` (an expired resourceVersion) leads to a fresh list, and a
+stream that the server ends (its ``timeoutSeconds``) or that goes quiet for longer than the
+inactivity timeout is reopened from the last resourceVersion seen (bookmarks included).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from typing import Protocol
+
+import anyio
+import anyio.abc
+
+from trikopf.client import ApiClient
+from trikopf.client.errors import (
+    ApiConnectionError,
+    ApiError,
+    BadRequest,
+    ClientError,
+    Forbidden,
+    Gone,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    Unauthorized,
+)
+from trikopf.settings import WatchingSettings
+from trikopf.structs import Resource, WatchEvent
+
+__all__ = ["Dispatcher", "serve_watch", "where"]
+
+logger = logging.getLogger("trikopf.reactor.watching")
+
+# Errors that, during the very first list, mean the operator cannot work at all: reported to
+# the caller instead of retried. After the start, every error is retried.
+_FATAL_AT_START = (Unauthorized, Forbidden, NotFound, BadRequest)
+
+
+class Dispatcher(Protocol):
+    """Where a watcher sends events: a :class:`ResourceSupervisor` or a discovery tracker."""
+
+    def dispatch(self, event: WatchEvent) -> None: ...
+
+    def forget_missing(self, present: Iterable[str]) -> None: ...
+
+
+def where(resource: Resource, namespace: str | None) -> str:
+    """A short human-readable name of a watch, for logs: ``kopfexamples.kopf.dev in ns1``."""
+    name = resource.plural if not resource.group else f"{resource.plural}.{resource.group}"
+    return f"{name} in {namespace}" if namespace else f"{name} cluster-wide"
+
+
+async def _relist(
+    client: ApiClient,
+    resource: Resource,
+    namespace: str | None,
+    supervisor: Dispatcher,
+    settings: WatchingSettings,
+) -> str | None:
+    """List every object (page by page), dispatch each, and return the list's resourceVersion."""
+    seen: set[str] = set()
+    continue_: str | None = None
+    resource_version: str | None = None
+    while True:
+        page = await client.list(
+            resource, namespace=namespace, limit=settings.list_page_size, continue_=continue_
+        )
+        resource_version = page.resource_version
+        for item in page.items:
+            # Items of a list carry no kind/apiVersion; the handlers and Events need them.
+            item.setdefault("kind", resource.kind)
+            item.setdefault("apiVersion", resource.api_version)
+            uid = item.get("metadata", {}).get("uid")
+            if uid:
+                seen.add(uid)
+            supervisor.dispatch(WatchEvent(type="ADDED", object=item))
+        continue_ = page.continue_
+        if not continue_:
+            break
+    # Objects deleted while nobody watched (after a 410 or an outage) are let go.
+    supervisor.forget_missing(seen)
+    return resource_version
+
+
+async def serve_watch(
+    client: ApiClient,
+    resource: Resource,
+    namespace: str | None,
+    *,
+    supervisor: Dispatcher,
+    settings: WatchingSettings,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """List and watch ``resource`` in ``namespace`` forever, dispatching events to ``supervisor``.
+
+    Reports readiness through ``task_status`` once the first list is dispatched (a list that
+    fails with an authorisation or not-found error before that is raised to the caller). Starts
+    no tasks of its own; runs until cancelled; never returns.
+    """
+    label = where(resource, namespace)
+    backoff = settings.reconnect_backoff
+    resource_version: str | None = None
+    ready = False
+    while True:
+        received = 0
+        try:
+            if resource_version is None:
+                resource_version = await _relist(client, resource, namespace, supervisor, settings)
+                logger.debug("Listed %s at resourceVersion %s.", label, resource_version)
+                if not ready:
+                    ready = True
+                    task_status.started()
+                backoff = settings.reconnect_backoff
+            async with client.watch(
+                resource,
+                namespace=namespace,
+                resource_version=resource_version,
+                allow_bookmarks=settings.allow_bookmarks,
+                timeout_seconds=(
+                    None if settings.server_timeout is None else math.ceil(settings.server_timeout)
+                ),
+                inactivity_timeout=settings.inactivity_timeout,
+            ) as events:
+                with anyio.fail_after(settings.client_timeout or math.inf):
+                    async for event in events:
+                        received += 1
+                        resource_version = event.resource_version or resource_version
+                        if event.type != "BOOKMARK":
+                            supervisor.dispatch(event)
+            if received:
+                backoff = settings.reconnect_backoff
+                continue
+            # An empty stream that ended at once: do not reconnect in a tight loop.
+            delay = backoff
+            logger.debug("The watch of %s ended without events; reconnecting.", label)
+        except Gone:
+            logger.info("The resourceVersion of %s expired; listing again.", label)
+            resource_version = None
+            continue
+        except (ClientError, TimeoutError, OSError) as exc:
+            if not ready and isinstance(exc, _FATAL_AT_START):
+                raise
+            if received:
+                backoff = settings.reconnect_backoff
+            delay = backoff
+            if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+                delay = max(delay, exc.retry_after)
+            level = (
+                logging.INFO
+                if isinstance(exc, (ApiConnectionError, TimeoutError))
+                else logging.WARNING
+            )
+            if isinstance(exc, ServerError):
+                level = logging.WARNING
+            logger.log(
+                level,
+                "The watch of %s failed (%s); retrying in %.1fs.",
+                label,
+                _describe(exc),
+                delay,
+            )
+        except Exception:
+            # Never left dead: even a bug in the stream handling only costs a reconnect.
+            delay = backoff
+            logger.exception(
+                "The watch of %s failed unexpectedly; retrying in %.1fs.", label, delay
+            )
+        await anyio.sleep(delay)
+        backoff = min(backoff * 2, settings.reconnect_backoff_max)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TimeoutError):
+        return "no data within the timeout"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
