@@ -592,9 +592,13 @@ class ApiApp:
                         plural=resource.plural,
                         namespaced=resource.namespaced,
                         schema=resource.schemas.get(version) if resource.custom else None,
+                        subresources=frozenset(resource.subresources),
                     )
                 )
-        answer = openapi.handle_openapi(request.path, resources)
+        # kubectl 1.27 reads /openapi/v2 only as protobuf: the Accept header decides.
+        answer = openapi.handle_openapi(
+            request.path, resources, accept=request.headers.get("accept")
+        )
         if answer is None:
             raise _not_found_path()
         status, body, content_type = answer
