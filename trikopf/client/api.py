@@ -72,7 +72,7 @@ class ClientSettings:
     rate_burst: int = 100
     watch_inactivity_timeout: float | None = None
     watch_read_size: int = 256 * 1024
-    discovery_refresh_interval: float = 5.0
+    discovery_refresh_interval: float = 0.0
     user_agent: str = "trikopf"
     event_component: str = "trikopf"
 

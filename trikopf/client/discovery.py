@@ -104,11 +104,12 @@ class DiscoveryCache:
     """
 
     fetch: Fetch
-    min_refresh_interval: float = 5.0
+    min_refresh_interval: float = 0.0
     _resources: list[Resource] | None = attrs.field(default=None, init=False)
     _preferred: set[tuple[str, str]] = attrs.field(factory=set, init=False)
     _refreshed_at: float | None = attrs.field(default=None, init=False)
     _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
+    _generation: int = attrs.field(default=0, init=False)
 
     async def refresh(self) -> list[Resource]:
         """Fetch all discovery documents now (``/api``, ``/apis`` and each group version)."""
@@ -153,6 +154,7 @@ class DiscoveryCache:
         self._resources = resources
         self._preferred = preferred
         self._refreshed_at = anyio.current_time()
+        self._generation += 1
         return resources
 
     async def resources(self, *, refresh: bool = False) -> list[Resource]:
@@ -176,10 +178,15 @@ class DiscoveryCache:
         found = lookup(await self.resources())
         if found:
             return found
-        # A miss: CRDs may have appeared since; refresh, but not in a tight loop.
+        # A miss: CRDs may have appeared since. Concurrent misses share one refresh.
+        seen = self._generation
         async with self._lock:
             now = anyio.current_time()
-            if self._refreshed_at is None or now - self._refreshed_at >= self.min_refresh_interval:
+            recent = (
+                self._refreshed_at is not None
+                and now - self._refreshed_at < self.min_refresh_interval
+            )
+            if self._generation == seen and not recent:
                 await self._refresh_locked()
         return lookup(await self.resources())
 
