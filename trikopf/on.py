@@ -63,7 +63,8 @@ def _fn_id(fn: Callable[..., Any], id: str | None, field: tuple[str, ...] = ()) 
         if not isinstance(id, str) or not id:
             raise TypeError(f"id= must be a non-empty string, got {id!r}")
         return id
-    base = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    # The plain name, as users read it in status and Events; a clash is refused at registration.
+    base = getattr(fn, "__name__", None) or repr(fn)
     return f"{base}/{'.'.join(field)}" if field else base
 
 

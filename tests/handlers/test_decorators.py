@@ -117,10 +117,10 @@ def test_decorators_register_into_an_explicit_registry_and_return_the_function()
 
     ids = [(h.reason, h.id) for h in registry.changing_handlers_for(KOPFEXAMPLES)]
     assert ids == [
-        (Reason.CREATE, create_fn.__qualname__),
+        (Reason.CREATE, create_fn.__name__),
         (Reason.UPDATE, "upd"),
-        (Reason.DELETE, fn.__qualname__),
-        (None, f"{fn.__qualname__}/spec.size"),
+        (Reason.DELETE, fn.__name__),
+        (None, f"{fn.__name__}/spec.size"),
     ]
     assert len(registry.watching_handlers_for(KOPFEXAMPLES)) == 1
     assert registry.daemon_handlers_for(KOPFEXAMPLES)[0].cancellation_timeout == 5
