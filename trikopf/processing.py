@@ -48,6 +48,7 @@ logger = logging.getLogger("trikopf.processing")
 
 _API_BACKOFF_FIRST = 1.0
 _API_BACKOFF_MAX = 60.0
+_TIME_SLACK = 0.001
 
 
 class ObjectState:
@@ -224,7 +225,8 @@ async def process_event(
             if hstate.finished:
                 continue
             now = wall_now()
-            if hstate.delayed is not None and hstate.delayed > now:
+            # Stored times have microsecond precision: a hair early is on time.
+            if hstate.delayed is not None and hstate.delayed > now + _TIME_SLACK:
                 delays.append(hstate.delayed - now)
                 continue
             outcome = await execute_handler(
