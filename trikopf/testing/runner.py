@@ -76,13 +76,26 @@ async def open_operator(
         finally:
             handle.stopped.set()
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(run_operator)
-        try:
-            yield handle
-        finally:
-            stop_flag.set()
-            with anyio.move_on_after(stop_within, shield=True) as waited:
-                await handle.stopped.wait()
-            if waited.cancelled_caught:
-                tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(run_operator)
+            try:
+                yield handle
+            finally:
+                stop_flag.set()
+                with anyio.move_on_after(stop_within, shield=True) as waited:
+                    await handle.stopped.wait()
+                if waited.cancelled_caught:
+                    tg.cancel_scope.cancel()
+    except Exception as exc:
+        # A task group wraps even a single failure in a group: hand tests the failure itself.
+        leaf = _single_leaf(exc)
+        if leaf is exc:
+            raise
+        raise leaf from None
+
+
+def _single_leaf(exc: BaseException) -> BaseException:
+    while (inner := getattr(exc, "exceptions", None)) and len(inner) == 1:
+        exc = inner[0]
+    return exc
