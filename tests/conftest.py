@@ -16,6 +16,14 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Mark coroutine tests while they are collected, so that the backend parametrisation
+    # combines with their own @pytest.mark.parametrize (marking them later loses it).
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.usefixtures("anyio_backend")(pytest.mark.anyio(obj))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Coroutine tests need no explicit marker: AnyIO's plugin runs them on both backends.
     for item in items:
