@@ -98,12 +98,14 @@ async def test_namespaced_watch_sees_only_its_namespace_and_cluster_watch_sees_a
     client: httpx.AsyncClient,
 ) -> None:
     await client.post("/api/v1/namespaces", json={"metadata": {"name": "other"}})
-    async with open_watch(client, CM, resourceVersion="1") as ns_events:
-        async with open_watch(client, "/api/v1/configmaps", resourceVersion="1") as all_events:
-            await _create(client, "x", namespace="other")
-            await _create(client, "y", namespace="default")
-            everywhere = await all_events.take(2)
-            here = await ns_events.next()
+    async with (
+        open_watch(client, CM, resourceVersion="1") as ns_events,
+        open_watch(client, "/api/v1/configmaps", resourceVersion="1") as all_events,
+    ):
+        await _create(client, "x", namespace="other")
+        await _create(client, "y", namespace="default")
+        everywhere = await all_events.take(2)
+        here = await ns_events.next()
     assert [e["object"]["metadata"]["namespace"] for e in everywhere] == ["other", "default"]
     assert here["object"]["metadata"]["name"] == "y"
 
@@ -161,35 +163,39 @@ async def test_watch_with_timeout_seconds_ends_the_stream(client: httpx.AsyncCli
 
 
 async def test_bookmarks_arrive_on_idle_watches_that_ask_for_them() -> None:
-    async with open_apiserver(bookmark_interval=0.1) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            created = await _create(client, "a")
-            async with open_watch(client, CM, allowWatchBookmarks="true") as events:
-                added = await events.next()
-                assert added["type"] == "ADDED"
-                bookmark = await events.next(timeout=5)
-                assert bookmark["type"] == "BOOKMARK"
-                assert bookmark["object"]["kind"] == "ConfigMap"
-                assert bookmark["object"]["apiVersion"] == "v1"
-                version = int(bookmark["object"]["metadata"]["resourceVersion"])
-                assert version >= int(created["metadata"]["resourceVersion"])
-            # Without allowWatchBookmarks there are none: the first line is the next event.
-            async with open_watch(client, CM, resourceVersion=str(version)) as events:
-                with anyio.move_on_after(0.5):
-                    await events.next(timeout=1)
-                    raise AssertionError("an event arrived on a watch that asked for none")
+    async with (
+        open_apiserver(bookmark_interval=0.1) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        created = await _create(client, "a")
+        async with open_watch(client, CM, allowWatchBookmarks="true") as events:
+            added = await events.next()
+            assert added["type"] == "ADDED"
+            bookmark = await events.next(timeout=5)
+            assert bookmark["type"] == "BOOKMARK"
+            assert bookmark["object"]["kind"] == "ConfigMap"
+            assert bookmark["object"]["apiVersion"] == "v1"
+            version = int(bookmark["object"]["metadata"]["resourceVersion"])
+            assert version >= int(created["metadata"]["resourceVersion"])
+        # Without allowWatchBookmarks there are none: the first line is the next event.
+        async with open_watch(client, CM, resourceVersion=str(version)) as events:
+            with anyio.move_on_after(0.5):
+                await events.next(timeout=1)
+                raise AssertionError("an event arrived on a watch that asked for none")
 
 
 async def test_watch_from_a_compacted_version_gets_a_410_error_event() -> None:
-    async with open_apiserver(history_window=4) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            first = await _create(client, "a")
-            for i in range(40):
-                await _patch(client, "a", {"data": {"i": str(i)}})
-            async with open_watch(
-                client, CM, resourceVersion=first["metadata"]["resourceVersion"]
-            ) as events:
-                rest = await events.rest()
+    async with (
+        open_apiserver(history_window=4) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        first = await _create(client, "a")
+        for i in range(40):
+            await _patch(client, "a", {"data": {"i": str(i)}})
+        async with open_watch(
+            client, CM, resourceVersion=first["metadata"]["resourceVersion"]
+        ) as events:
+            rest = await events.rest()
     assert len(rest) == 1
     assert rest[0]["type"] == "ERROR"
     status = rest[0]["object"]
