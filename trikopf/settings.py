@@ -22,12 +22,14 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "BackgroundSettings",
     "ExecutionSettings",
     "NetworkingSettings",
     "OperatorSettings",
     "PersistenceSettings",
     "PostingSettings",
     "ProcessingSettings",
+    "ServingSettings",
     "WatchingSettings",
 ]
 
@@ -171,6 +173,40 @@ class ExecutionSettings:
 
 
 @attrs.define(kw_only=True)
+class BackgroundSettings:
+    """Daemons, timers and the operator-level activities (startup, cleanup).
+
+    - ``cancellation_timeout``: how long a daemon that names no ``cancellation_timeout`` of its
+      own has to return after its ``stopped`` flag is set; then an async daemon is cancelled and
+      a sync one is abandoned to its thread (seconds).
+    - ``restart_backoff_max``: the longest delay before a crashed daemon is restarted (the
+      delay starts at the daemon's ``backoff`` and doubles with each crash in a row; seconds).
+    - ``cleanup_timeout``: the cleanup handlers together get this long when the operator exits.
+    """
+
+    cancellation_timeout: float = attrs.field(default=5.0, validator=_non_negative)
+    restart_backoff_max: float = attrs.field(default=300.0, validator=_positive)
+    cleanup_timeout: float = attrs.field(default=10.0, validator=_positive)
+
+
+@attrs.define(kw_only=True)
+class ServingSettings:
+    """The operator's own HTTP endpoints: liveness, readiness and Prometheus metrics.
+
+    - ``liveness``: ``http://HOST:PORT/PATH`` where the liveness endpoint answers (``/readyz``
+      answers on the same host and port); ``None``: not served.
+    - ``metrics``: ``http://HOST:PORT/PATH`` of the Prometheus endpoint; ``None``: no metrics
+      are collected at all. The same host and port as ``liveness`` share one listener.
+    - ``probe_cache``: the results of ``on.probe`` handlers are reused for this long, so a
+      busy prober does not run them on every request (seconds).
+    """
+
+    liveness: str | None = None
+    metrics: str | None = None
+    probe_cache: float = attrs.field(default=10.0, validator=_non_negative)
+
+
+@attrs.define(kw_only=True)
 class OperatorSettings:
     """All settings of one operator, grouped by concern; every group has defaults.
 
@@ -184,3 +220,5 @@ class OperatorSettings:
     networking: NetworkingSettings = attrs.field(factory=NetworkingSettings)
     persistence: PersistenceSettings = attrs.field(factory=PersistenceSettings)
     execution: ExecutionSettings = attrs.field(factory=ExecutionSettings)
+    background: BackgroundSettings = attrs.field(factory=BackgroundSettings)
+    serving: ServingSettings = attrs.field(factory=ServingSettings)
