@@ -4,7 +4,7 @@ The command loads the handlers (files or modules register into the default regis
 imported), sets up logging, optionally starts the embedded API server (``--dev-cluster``) and
 applies manifests (``--apply``), then runs :func:`trikopf.operate` until SIGINT/SIGTERM (a second
 signal stops at once). Failures to start print one line, ``trikopf: error: ...``, and exit with
-status 1 (2 for bad command lines); ``--debug`` adds the traceback.
+status 1 (2 for a bad command line or handlers file); ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -239,7 +239,15 @@ async def _dev_cluster(path: str | None) -> AsyncIterator[pathlib.Path]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from trikopf.client import ConfigError, discover, load_kubeconfig, open_client
+    from trikopf.client import (
+        ApiConnectionError,
+        ClientSettings,
+        ConfigError,
+        discover,
+        load_kubeconfig,
+        open_client,
+    )
+    from trikopf.reactor.discovery import StartupError
     from trikopf.reactor.manifests import apply_manifests, load_manifests
     from trikopf.reactor.running import operate
     from trikopf.settings import OperatorSettings
@@ -256,7 +264,17 @@ async def _run(args: argparse.Namespace) -> None:
             else:
                 connection = discover()
         except ConfigError as exc:
-            raise UsageError(f"bad cluster configuration: {exc}") from exc
+            raise StartupError(f"bad cluster configuration: {exc}") from exc
+        # Fail fast when there is no cluster, instead of the operator's patient retries.
+        probe_settings = ClientSettings(retry_attempts=2, retry_timeout=5.0, connect_timeout=5.0)
+        async with open_client(connection, settings=probe_settings) as probe:
+            try:
+                await probe.resources(refresh=True)
+            except ApiConnectionError as exc:
+                raise StartupError(
+                    f"cannot reach the Kubernetes API at {connection.server} "
+                    f"(from {connection.origin}): {exc}"
+                ) from exc
         if documents:
             async with open_client(connection) as client:
                 await apply_manifests(client, documents)

@@ -1,0 +1,152 @@
+"""``python -m trikopf`` as a user runs it: clear failures, the quick start, signals, log formats."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from trikopf.testing import OperatorProcess, open_operator_process
+
+ROOT = pathlib.Path(__file__).parent.parent.parent
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.slow
+
+
+def assert_one_clear_line(process: OperatorProcess, text: str) -> None:
+    errors = [line for line in process.lines if line.startswith("trikopf: error:")]
+    assert len(errors) == 1, process.output
+    assert text in errors[0], process.output
+    assert "Traceback" not in process.output
+
+
+async def test_syntax_error_in_the_handlers_file_is_one_line_naming_file_and_line(
+    tmp_path: pathlib.Path,
+) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text("import trikopf\n\ndef broken(:\n    pass\n")
+    async with open_operator_process([str(handlers)]) as process:
+        assert await process.wait() == 2
+    assert_one_clear_line(process, f"syntax error in {handlers}, line 3")
+
+
+async def test_missing_handlers_file_is_reported(tmp_path: pathlib.Path) -> None:
+    async with open_operator_process([str(tmp_path / "nope.py")]) as process:
+        assert await process.wait() == 2
+    assert_one_clear_line(process, "no such handlers file")
+
+
+async def test_unreachable_cluster_is_reported_quickly(tmp_path: pathlib.Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    args = ["--kubeconfig", str(kubeconfig), str(EXAMPLES / "01-minimal" / "example.py")]
+    async with open_operator_process(args) as process:
+        assert await process.wait(within=20) == 1
+    assert_one_clear_line(process, "cannot reach the Kubernetes API at http://127.0.0.1:1")
+
+
+async def test_bad_kubeconfig_is_reported(tmp_path: pathlib.Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("clusters: [this is not: a kubeconfig\n")
+    args = ["--kubeconfig", str(kubeconfig), str(EXAMPLES / "01-minimal" / "example.py")]
+    async with open_operator_process(args) as process:
+        assert await process.wait() == 1
+    assert_one_clear_line(process, "bad cluster configuration")
+
+
+async def test_unknown_resource_is_reported(kubeconfig_path: pathlib.Path) -> None:
+    # The embedded server runs in this test; the CRD was never applied.
+    args = ["--kubeconfig", str(kubeconfig_path), str(EXAMPLES / "01-minimal" / "example.py")]
+    async with open_operator_process(args) as process:
+        assert await process.wait() == 1
+    assert_one_clear_line(process, "no resource named kopfexamples")
+
+
+@pytest.mark.parametrize("loop", ["trio", "asyncio"])
+async def test_quick_start_handles_the_example_object_and_stops_on_sigint(
+    tmp_path: pathlib.Path, loop: str
+) -> None:
+    args = [
+        "--backend",
+        loop,
+        "--dev-cluster",
+        "--dev-kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        "--apply",
+        str(EXAMPLES / "obj.yaml"),
+        str(EXAMPLES / "01-minimal" / "example.py"),
+    ]
+    async with open_operator_process(args) as process:
+        await process.wait_for_line(f"export KUBECONFIG={tmp_path / 'kubeconfig'}")
+        await process.wait_for_line("[default/kopf-example-1] Handler 'create_fn' succeeded.")
+        process.interrupt()
+        assert await process.wait() == 0
+    assert "The operator has stopped." in process.output
+
+
+async def test_second_sigint_stops_at_once_while_a_handler_blocks(
+    tmp_path: pathlib.Path,
+) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(
+        "import anyio, trikopf\n\n"
+        "@trikopf.on.create('kopfexamples')\n"
+        "async def create_fn(logger, **_):\n"
+        "    logger.info('blocking now')\n"
+        "    await anyio.sleep_forever()\n"
+    )
+    args = [
+        "--dev-cluster",
+        "--dev-kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        "--apply",
+        str(EXAMPLES / "obj.yaml"),
+        str(handlers),
+    ]
+    async with open_operator_process(args) as process:
+        await process.wait_for_line("blocking now")
+        process.interrupt()
+        await process.wait_for_line("send it again to stop at once")
+        process.interrupt()
+        # Well before the 10 s grace period would have run out.
+        assert await process.wait(within=5) == 0
+    assert "Stopping at once" in process.output
+
+
+async def test_json_log_format_prints_one_object_per_line_with_the_object_named(
+    tmp_path: pathlib.Path,
+) -> None:
+    args = [
+        "--dev-cluster",
+        "--dev-kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--log-format",
+        "json",
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        "--apply",
+        str(EXAMPLES / "obj.yaml"),
+        str(EXAMPLES / "01-minimal" / "example.py"),
+    ]
+    async with open_operator_process(args) as process:
+        await process.wait_for_line("succeeded")
+        process.interrupt()
+        assert await process.wait() == 0
+    records = [json.loads(line) for line in process.lines if line.startswith("{")]
+    assert records
+    succeeded = [r for r in records if "Handler 'create_fn' succeeded" in r["message"]]
+    assert succeeded
+    assert succeeded[0]["object"]["name"] == "kopf-example-1"
+    assert succeeded[0]["object"]["namespace"] == "default"
+    assert {"time", "level", "logger", "message"} <= set(succeeded[0])
