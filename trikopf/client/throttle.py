@@ -64,7 +64,8 @@ class RateLimiter:
             return
         async with self._lock:
             self._refill()
-            while self._tokens < 1.0:
+            # A margin against float rounding: a wait of 1e-17 s could never advance a clock.
+            while self._tokens < 1.0 - 1e-9:
                 await anyio.sleep((1.0 - self._tokens) / self.rate)
                 self._refill()
-            self._tokens -= 1.0
+            self._tokens = max(0.0, self._tokens - 1.0)
