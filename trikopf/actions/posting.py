@@ -108,9 +108,14 @@ class EventPoster:
     def post_nowait(
         self, involved: Mapping[str, Any], *, type: str, reason: str, message: str
     ) -> None:
-        """Queue one Event; returns at once. Safe from worker threads. Never raises."""
+        """Queue one Event about ``involved`` (a body or a reference); returns at once.
+
+        Safe from worker threads. Never raises.
+        """
         if not self._posting.enabled:
             return
+        if "metadata" in involved:
+            involved = object_ref(involved)
         if len(message) > _MAX_MESSAGE:
             message = message[: _MAX_MESSAGE - 1] + "…"
         item = K8sEvent(involved=involved, type=type, reason=reason, message=message)
