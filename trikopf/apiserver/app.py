@@ -401,15 +401,16 @@ class ApiApp:
         if route.subresource is not None:
             raise _method_not_allowed(route)
         body = _read_object(request, route)
+        body, warnings = self._field_validation(request, route, body)
         obj = self.store.create(
             route.resource, route.namespace or "", body, dry_run=_dry_run(request)
         )
-        self._field_validation(request, route, body)
-        return _respond(request, 201, self._out(route, obj))
+        return _with_warnings(_respond(request, 201, self._out(route, obj)), warnings)
 
     def _replace(self, request: Request, route: Route) -> Response:
         assert route.name is not None
         body = _read_object(request, route)
+        body, warnings = self._field_validation(request, route, body)
         obj = self.store.update(
             route.resource,
             route.namespace or "",
@@ -418,7 +419,7 @@ class ApiApp:
             subresource=route.subresource,
             dry_run=_dry_run(request),
         )
-        return _respond(request, 200, self._out(route, obj))
+        return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
 
     def _patch(self, request: Request, route: Route) -> Response:
         from trikopf.apiserver import patching
@@ -450,6 +451,7 @@ class ApiApp:
             raise ApiError(exc.code, str(exc)) from None
         if not isinstance(patched, dict):
             raise ApiError(422, "the patch must produce an object")
+        patched, warnings = self._field_validation(request, route, patched)
         obj = self.store.update(
             resource,
             namespace,
@@ -459,7 +461,7 @@ class ApiApp:
             dry_run=dry_run,
             require_version=False,
         )
-        return _respond(request, 200, self._out(route, obj))
+        return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
 
     def _apply(self, request: Request, route: Route, namespace: str, dry_run: bool) -> Response:
         """Server-side apply, approximated: create, or merge the applied fields in."""
@@ -571,8 +573,35 @@ class ApiApp:
         }
         return _respond(request, 200, body)
 
-    def _field_validation(self, request: Request, route: Route, body: dict[str, Any]) -> None:
-        """Server-side field validation (kubectl's default) is accepted; see openapi.py."""
+    def _field_validation(
+        self, request: Request, route: Route, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Server-side field validation (``fieldValidation``, kubectl's default: Strict).
+
+        Strict refuses unknown fields with 400; Warn (the default) and Ignore drop them, Warn
+        also returns the warnings for ``Warning`` headers. Known fields pass unchanged.
+        """
+        from trikopf.apiserver import openapi
+
+        resource = route.resource
+        described = openapi.OpenApiResource(
+            group=resource.group,
+            version=route.version,
+            kind=resource.kind,
+            plural=resource.plural,
+            namespaced=resource.namespaced,
+            schema=resource.schemas.get(route.version) if resource.custom else None,
+        )
+        try:
+            warnings = openapi.check_fields(
+                body, described, request.query_value("fieldValidation") or None
+            )
+        except openapi.FieldValidationError as exc:
+            raise ApiError(exc.code, exc.message) from None
+        schema = openapi.resource_schema(described)
+        if warnings or openapi.unknown_fields(body, schema):
+            body = openapi.prune_unknown_fields(body, schema)
+        return body, warnings
 
     # ------------------------------------------------------------------ openapi
 
@@ -764,6 +793,14 @@ def _table_version(request: Request) -> str | None:
     from trikopf.apiserver import tables
 
     return tables.table_version(accept)
+
+
+def _with_warnings(response: Response, warnings: list[str]) -> Response:
+    """Add ``Warning: 299 - "..."`` headers, as the real server sends for unknown fields."""
+    if not warnings:
+        return response
+    extra = [("Warning", "299 - " + dumps(text).decode()) for text in warnings]
+    return attrs.evolve(response, headers=[*response.headers, *extra])
 
 
 def _respond(request: Request, status: int, body: Any) -> Response:
