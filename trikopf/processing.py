@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import anyio.lowlevel
 import attrs
 
 from trikopf.actions.execution import Defaults, execute_handler
@@ -49,6 +50,19 @@ logger = logging.getLogger("trikopf.processing")
 _API_BACKOFF_FIRST = 1.0
 _API_BACKOFF_MAX = 60.0
 _TIME_SLACK = 0.001
+# When the caller gives no memo: one per event loop, so that handlers still share one.
+_LOOP_MEMO: anyio.lowlevel.RunVar[Memo] = anyio.lowlevel.RunVar("trikopf_memo")
+
+
+def _shared_memo(memo: Any) -> Any:
+    if memo is not None:
+        return memo
+    try:
+        return _LOOP_MEMO.get()
+    except LookupError:
+        fresh = Memo()
+        _LOOP_MEMO.set(fresh)
+        return fresh
 
 
 class ObjectState:
@@ -168,7 +182,7 @@ async def process_event(
         set_current_poster(poster)
     posting = settings.posting
     olog = ObjectLogger(raw, poster=poster if posting.enabled else None, level=posting.level)
-    memo = memo if memo is not None else Memo()
+    memo = _shared_memo(memo)
     round_ = _Round(
         resource=resource,
         cause=cause,
@@ -367,7 +381,7 @@ async def handle_raw_event(
     olog = ObjectLogger(raw, poster=poster if posting.enabled else None, level=posting.level)
     body = Body(raw)
     patch = Patch()
-    memo = memo if memo is not None else Memo()
+    memo = _shared_memo(memo)
     raw_event = {"type": event.type, "object": raw}
     for handler in handlers:
         kwargs = build_kwargs(

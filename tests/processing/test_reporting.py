@@ -200,3 +200,29 @@ async def test_event_handlers_see_every_raw_event_and_their_errors_are_logged(
             poster=harness.poster,
         )
     assert seen == [("ADDED", "obj"), ("MODIFIED", "obj"), ("DELETED", "obj")]
+
+
+async def test_without_a_memo_given_handlers_still_share_one(harness: Harness) -> None:
+    from trikopf.processing import ObjectState, process_event
+
+    memos: list[Any] = []
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry)
+    def create_fn(memo: trikopf.Memo, **_: Any) -> None:
+        memos.append(memo)
+
+    for name in ("a", "b"):
+        body = await harness.create(name)
+        await process_event(
+            registry=harness.registry,
+            settings=harness.settings,
+            resource=harness.resource,
+            event=WatchEvent(type="ADDED", object=body),
+            client=harness.client,
+            memo=None,
+            poster=None,
+            state=ObjectState(),
+        )
+    assert len(memos) == 2
+    assert memos[0] is memos[1]
+    assert isinstance(memos[0], trikopf.Memo)
