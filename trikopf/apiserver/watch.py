@@ -115,17 +115,19 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
 
     last_sent = anyio.current_time()
     while True:
-        if store.watch_generation != generation or store.epoch(key) != epoch:
-            return
+        if store.watch_generation != generation:
+            return  # dropped by fault injection
+        unregistered = store.epoch(key) != epoch
+        if unregistered and position >= log.end:
+            return  # the resource is gone, and its last events were sent
         current = anyio.current_time()
         if deadline is not None and current >= deadline:
             return
-        if faults.watches_stalled or faults.paused:
+        if (faults.watches_stalled or faults.paused) and not unregistered:
             waiter = log.waiter()
             with anyio.move_on_after(deadline - current if deadline is not None else 3600):
                 await waiter.wait()
             continue
-        log = store.log(key)
         if position < log.base:
             yield _error_line(
                 410,
