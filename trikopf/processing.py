@@ -177,6 +177,17 @@ async def process_event(
     state.seen = True
     if cause.reason is Reason.FREE or cause.reason is Reason.GONE:
         return ProcessingOutcome()
+    if cause.reason is Reason.NOOP and progress_key not in annotations:
+        # The hot path (our own patch coming back, status churn): nothing to run, nothing to
+        # send, unless the finalizer has to be added or removed.
+        has_finalizer = finalizer in (meta.get("finalizers") or ())
+        wanting = [h for h in handlers if h.requires_finalizer]
+        unfiltered = any(
+            h.labels is None and h.annotations is None and h.when is None and h.value is None
+            for h in wanting
+        )
+        if (not wanting and not has_finalizer) or (unfiltered and has_finalizer):
+            return ProcessingOutcome()
 
     if poster is not None:
         set_current_poster(poster)
