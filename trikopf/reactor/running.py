@@ -41,9 +41,21 @@ from trikopf.registry import OperatorRegistry, get_default_registry
 from trikopf.settings import OperatorSettings
 from trikopf.structs import Resource, WatchEvent
 
-__all__ = ["ObjectHook", "StartupError", "operate", "run"]
+__all__ = ["ObjectHook", "ReadyFlag", "StartupError", "StopFlag", "operate", "run"]
 
 logger = logging.getLogger("trikopf.reactor")
+
+
+class StopFlag(Protocol):
+    """What ``stop_flag`` must be: an ``anyio.Event``, a ``trio.Event``, an ``asyncio.Event``."""
+
+    async def wait(self) -> Any: ...
+
+
+class ReadyFlag(Protocol):
+    """What ``ready_flag`` must be: an event with ``set()`` (anyio, trio, asyncio, threading)."""
+
+    def set(self) -> Any: ...
 
 
 class ObjectHook(Protocol):
@@ -240,7 +252,7 @@ async def _serve_signals(reactor: _Reactor) -> None:
                 reactor.request_stop(f"{name} received; send it again to stop at once")
 
 
-async def _serve_stop_flag(reactor: _Reactor, stop_flag: anyio.Event) -> None:
+async def _serve_stop_flag(reactor: _Reactor, stop_flag: StopFlag) -> None:
     await stop_flag.wait()
     reactor.request_stop("the stop flag is set")
 
@@ -253,8 +265,8 @@ async def operate(
     clusterwide: bool = False,
     memo: Any = None,
     connection: ConnectionInfo | None = None,
-    stop_flag: anyio.Event | None = None,
-    ready_flag: anyio.Event | None = None,
+    stop_flag: StopFlag | None = None,
+    ready_flag: ReadyFlag | None = None,
     handle_signals: bool | None = None,
     hooks: Iterable[ObjectHook] = (),
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
