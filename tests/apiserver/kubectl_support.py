@@ -92,11 +92,13 @@ class Kubectl:
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
         expect_failure: bool = False,
+        expect_stderr: str = "",
     ) -> Result:
         """Run kubectl to completion (within :data:`RUN_TIMEOUT`).
 
-        Unless ``expect_failure``, assert that it succeeded and printed nothing on stderr:
-        no warnings, no errors.
+        Unless ``expect_failure``, assert that it succeeded and printed nothing on stderr
+        (no warnings, no errors) but ``expect_stderr``, kubectl's own notes such as
+        "No resources found".
         """
         with anyio.fail_after(RUN_TIMEOUT):
             completed = await anyio.run_process(
@@ -115,7 +117,7 @@ class Kubectl:
             assert result.code != 0, f"kubectl {' '.join(args)} unexpectedly succeeded: {result}"
         else:
             assert result.code == 0, f"kubectl {' '.join(args)} failed: {result.stderr}"
-            assert result.stderr == "", f"kubectl {' '.join(args)} printed: {result.stderr}"
+            assert result.stderr == expect_stderr, f"kubectl {' '.join(args)}: {result.stderr}"
         return result
 
     async def open(self, *args: str) -> anyio.abc.Process:

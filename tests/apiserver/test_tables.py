@@ -133,8 +133,8 @@ def test_custom_resources_get_their_printer_columns() -> None:
     assert table["columnDefinitions"][0]["format"] == "name"
     assert table["columnDefinitions"][1]["description"] == "How long"
     assert table["columnDefinitions"][4]["priority"] == 1
-    assert table["rows"][0]["cells"] == ["a", "1m", 3, "True", "x", "2026-01-02T11:55:00Z"]
-    assert table["rows"][1]["cells"] == ["b", None, None, "True", None, "2026-01-02T11:55:00Z"]
+    assert table["rows"][0]["cells"] == ["a", "1m", 3, "True", "x", "5m"]
+    assert table["rows"][1]["cells"] == ["b", None, None, "True", None, "5m"]
 
 
 def test_typed_cells_are_none_when_the_value_has_the_wrong_type() -> None:
@@ -175,7 +175,7 @@ def test_kinds_without_columns_get_name_and_age() -> None:
     )
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
     assert table["columnDefinitions"][1]["type"] == "date"
-    assert table["rows"][0]["cells"] == ["a", "2026-01-02T11:55:00Z"]
+    assert table["rows"][0]["cells"] == ["a", "5m"]
     assert table["metadata"] == {"resourceVersion": "7"}
 
 

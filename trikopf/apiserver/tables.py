@@ -294,7 +294,7 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _typed_cell(column_type: str, value: Any) -> Any:
+def _typed_cell(column_type: str, value: Any, now: datetime.datetime) -> Any:
     if column_type == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
@@ -306,7 +306,11 @@ def _typed_cell(column_type: str, value: Any) -> Any:
     if column_type == "boolean":
         return value if isinstance(value, bool) else None
     if column_type == "date":
-        return value if _parse_time(value) is not None else None
+        # The real server renders date columns of custom resources as ages, like kubectl.
+        if not isinstance(value, str):
+            return None
+        when = _parse_time(value)
+        return human_duration((now - when).total_seconds()) if when else "<invalid>"
     return _as_text(value)
 
 
@@ -562,7 +566,7 @@ def _custom_columns(
             _type: str = column_type,
         ) -> Any:
             values = evaluate_jsonpath(obj, _path)
-            return _typed_cell(_type, values[0]) if values else None
+            return _typed_cell(_type, values[0], now) if values else None
 
         definition = {
             "name": str(spec.get("name") or ""),
@@ -576,7 +580,10 @@ def _custom_columns(
 
 
 def _default_columns() -> list[tuple[dict[str, Any], _Cell]]:
-    return [_NAME, _column("Age", "date", _created_at, description=_AGE_DESCRIPTION)]
+    def age(obj: Mapping[str, Any], now: datetime.datetime) -> Any:
+        return _typed_cell("date", _created_at(obj, now), now)
+
+    return [_NAME, _column("Age", "date", age, description=_AGE_DESCRIPTION)]
 
 
 def _row_object(obj: Mapping[str, Any], include_object: str, api_version: str) -> Any:
