@@ -131,12 +131,10 @@ class NetworkingSettings:
 
     - ``connect_timeout``: opening a connection to the API server (seconds).
     - ``request_timeout``: one non-watch request, start to end (seconds).
-    - ``max_connections``: the HTTP connection pool's size.
     """
 
     connect_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     request_timeout: float | None = attrs.field(default=60.0, validator=_positive_or_none)
-    max_connections: int = attrs.field(default=100, validator=_positive)
 
 
 @attrs.define(kw_only=True)
