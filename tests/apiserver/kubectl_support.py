@@ -11,7 +11,7 @@ import os
 import pathlib
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -153,3 +153,13 @@ async def stop(process: anyio.abc.Process) -> None:
     with anyio.fail_after(10):
         await process.wait()
     await process.aclose()
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 30) -> None:
+    """Wait until ``condition()`` holds, checking every 10 ms, failing after ``timeout``.
+
+    For conditions on the server's request log and store, which offer nothing to await.
+    """
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.01)
