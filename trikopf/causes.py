@@ -39,7 +39,10 @@ try:  # orjson is optional: faster, same bytes for the same data (sorted keys, c
     import orjson
 
     def _dumps(value: Any) -> str:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # integers beyond 64 bits: the standard library copes
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 except ImportError:  # pragma: no cover - exercised only without the extra
 

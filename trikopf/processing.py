@@ -14,6 +14,7 @@ one per live object and drops it when the object is gone).
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -24,11 +25,11 @@ import attrs
 from trikopf.actions.execution import Defaults, execute_handler
 from trikopf.actions.invocation import build_kwargs, invoke
 from trikopf.actions.loggers import ObjectLogger
-from trikopf.actions.patching import PatchClient, apply_patch, merge_into
+from trikopf.actions.patching import PatchClient, apply_merge_patch, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster, set_current_poster
 from trikopf.actions.progress import HandlerState, Progress, wall_now
 from trikopf.bodies import Body, Memo, Patch
-from trikopf.causes import ChangeCause, Reason, detect_change_cause
+from trikopf.causes import ChangeCause, Reason, detect_change_cause, encode_essence, essence_of
 from trikopf.client.errors import ClientError
 from trikopf.diffs import reduce, resolve
 from trikopf.registry import ChangingHandler, OperatorRegistry, ResourceHandler
@@ -111,6 +112,18 @@ def progress_annotation(settings: OperatorSettings) -> str:
 def _rv(body: Mapping[str, Any] | None) -> int | None:
     value = ((body or {}).get("metadata") or {}).get("resourceVersion")
     return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def _touches_essence(changes: Mapping[str, Any]) -> bool:
+    """Whether a patch changes the essence (anything but status and non-user metadata)."""
+    for key, value in changes.items():
+        if key == "status":
+            continue
+        if key != "metadata":
+            return True
+        if isinstance(value, Mapping) and (value.get("labels") or value.get("annotations")):
+            return True
+    return False
 
 
 def _defaults(settings: OperatorSettings) -> Defaults:
@@ -221,6 +234,7 @@ async def process_event(
                 if fresh is None:
                     return ProcessingOutcome(gone=True)
                 raw = round_.raw = fresh
+                state.awaiting = _rv(fresh)
                 round_.body = Body(raw)
             drop_finalizer = has_finalizer and not needs
 
@@ -274,8 +288,16 @@ async def process_event(
         if finished:
             if progress_key in annotations:
                 notes[progress_key] = None
-            if cause.essence is not None and annotations.get(essence_key) != cause.essence:
-                notes[essence_key] = cause.essence
+            essence = cause.essence
+            if essence is not None and _touches_essence(changes):
+                # The handlers changed the essence themselves: what they wrote is handled, it
+                # must not come back as an update of their own making.
+                applied = apply_merge_patch(copy.deepcopy(dict(raw)), changes)
+                essence = encode_essence(
+                    essence_of(applied, prefix=prefix), limit=persistence.essence_limit
+                )
+            if essence is not None and annotations.get(essence_key) != essence:
+                notes[essence_key] = essence
         else:
             encoded = Progress(
                 purpose=cause.reason.value, handlers={h.id: states[h.id] for h, _ in selected}

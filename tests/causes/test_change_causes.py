@@ -120,3 +120,12 @@ def test_too_big_essence_is_stored_as_a_digest_and_still_detects_changes() -> No
 def test_unreadable_stored_essence_is_an_update_not_a_creation() -> None:
     body = make({"a": 1}, annotations={KEY: "not json{"})
     assert detect(body).reason is Reason.UPDATE
+
+
+def test_integers_beyond_64_bits_are_encoded_too() -> None:
+    body = make({"big": 2**70})
+    cause = detect(body)
+    assert cause.essence is not None
+    assert str(2**70) in cause.essence
+    handled(body)
+    assert detect(body).reason is Reason.NOOP

@@ -150,3 +150,24 @@ async def test_handler_patch_and_memo_are_shared_within_the_operator(harness: Ha
     assert stored["status"]["phase"] == "Ready"
     assert stored["spec"]["defaulted"] is True
     assert harness.patches() == 1
+
+
+async def test_an_update_round_sends_one_patch(harness: Harness) -> None:
+    @trikopf.on.update("kopfexamples", registry=harness.registry)
+    def update_fn(**_: Any) -> str:
+        return "updated"
+
+    @trikopf.on.update("kopfexamples", registry=harness.registry)
+    def another(patch: trikopf.Patch, **_: Any) -> None:
+        patch.metadata.labels["seen"] = "yes"
+
+    await harness.create()
+    await harness.settle()
+    await harness.patch({"spec": {"size": 2}})
+    before = harness.patches()
+    await harness.settle()
+    await harness.settle()
+    assert harness.patches() - before == 1
+    stored = await harness.get()
+    assert stored["status"]["update_fn"] == "updated"
+    assert stored["metadata"]["labels"] == {"seen": "yes"}

@@ -24,7 +24,7 @@ from trikopf.client.errors import (
 )
 from trikopf.structs import Resource
 
-__all__ = ["PatchClient", "apply_patch", "merge_into"]
+__all__ = ["PatchClient", "apply_merge_patch", "apply_patch", "merge_into"]
 
 logger = logging.getLogger("trikopf.patching")
 
@@ -57,6 +57,21 @@ def merge_into(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, An
             merge_into(current, value)
         elif isinstance(value, Mapping):
             target[key] = merge_into({}, value)
+        else:
+            target[key] = value
+    return target
+
+
+def apply_merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a JSON merge-patch (RFC 7386) to ``target`` in place: ``None`` removes a key."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping):
+            current = target.get(key)
+            if not isinstance(current, dict):
+                current = target[key] = {}
+            apply_merge_patch(current, value)
         else:
             target[key] = value
     return target
