@@ -71,7 +71,7 @@ class ClientSettings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     watch_inactivity_timeout: float | None = None
-    watch_read_size: int = 256 * 1024
+    watch_read_size: int = 16 * 1024
     discovery_refresh_interval: float = 0.0
     user_agent: str = "trikopf"
     event_component: str = "trikopf"

@@ -49,6 +49,8 @@ class WatchDecoder:
         buf = self._buffer + data if self._buffer else data
         pos = 0
         size = len(buf)
+        loads = self._loads
+        append = events.append
         while not self.finished:
             if self._remaining:
                 take = min(self._remaining, size - pos)
@@ -72,24 +74,45 @@ class WatchDecoder:
                 if size - pos > _MAX_CHUNK_HEADER:
                     raise WatchProtocolError("watch stream: a chunk header is too long")
                 break
-            header = buf[pos:end].split(b";", 1)[0].strip()
             try:
-                length = int(header, 16)
+                length = int(buf[pos:end], 16)
             except ValueError:
-                raise WatchProtocolError(f"watch stream: bad chunk size {header[:20]!r}") from None
+                length = self._chunk_size(buf[pos:end])
             pos = end + 2
             if length == 0:
                 self.finished = True  # trailers, if any, are irrelevant to a watch
                 break
-            # The common case: the whole chunk (one event) is here, so no bookkeeping.
-            if not self._line and size - pos >= length + 2:
-                self._lines(buf[pos : pos + length], events)
-                pos += length
-                self._crlf = True
+            stop = pos + length
+            # The common case: the chunk is here whole, and it is exactly one event.
+            if (
+                not self._line
+                and size >= stop + 2
+                and buf[stop - 1] == 10  # "\n"
+                and buf.find(b"\n", pos, stop - 1) < 0
+            ):
+                try:
+                    event = loads(buf[pos:stop])
+                except ValueError:
+                    event = None
+                if type(event) is dict:
+                    append(event)
+                else:
+                    self._parse(buf[pos : stop - 1], events)  # the slow path explains
+                if buf[stop : stop + 2] != b"\r\n":
+                    raise WatchProtocolError("watch stream: a chunk does not end with CRLF")
+                pos = stop + 2
                 continue
             self._remaining = length
         self._buffer = buf[pos:] if pos < size else b""
         return events
+
+    @staticmethod
+    def _chunk_size(header: bytes) -> int:
+        text = header.split(b";", 1)[0].strip()
+        try:
+            return int(text, 16)
+        except ValueError:
+            raise WatchProtocolError(f"watch stream: bad chunk size {text[:20]!r}") from None
 
     def _lines(self, data: bytes, events: list[dict[str, Any]]) -> None:
         if self._line:
@@ -116,6 +139,15 @@ class WatchDecoder:
         if not isinstance(event, dict):
             raise WatchProtocolError(f"watch stream: a line is not a JSON object: {line[:80]!r}")
         events.append(event)
+
+    def ended(self) -> bool:
+        """Whether the terminating zero-size chunk has arrived (same as ``finished``)."""
+        return self.finished
+
+    @property
+    def chunked(self) -> bool:
+        """Whether the body uses chunked transfer coding (then only a zero chunk ends it)."""
+        return self._chunked
 
     @property
     def pending(self) -> bool:

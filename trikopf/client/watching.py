@@ -40,7 +40,7 @@ class WatchStream:
     client: ApiClient
     path: str
     params: dict[str, str]
-    resource_version: str | None
+    _start_version: str | None = attrs.field(alias="resource_version")
     inactivity_timeout: float | None
     resume: bool
     ends_by_server: bool
@@ -51,6 +51,9 @@ class WatchStream:
     _ready: list[dict[str, Any]] = attrs.field(factory=list, init=False)
     _index: int = attrs.field(default=0, init=False)
     _failures: int = attrs.field(default=0, init=False)
+    _last: dict[str, Any] | None = attrs.field(default=None, init=False)
+    _delivered: bool = attrs.field(default=False, init=False)  # by the current connection
+    _empty_ends: int = attrs.field(default=0, init=False)
     _done: bool = attrs.field(default=False, init=False)
 
     async def connect(self) -> None:
@@ -67,6 +70,7 @@ class WatchStream:
         chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
         self._response = response
         self._stream = stream
+        self._delivered = False
         self._decoder = WatchDecoder(chunked=chunked)
         leftover = stream.unread()
         if leftover:
@@ -77,8 +81,6 @@ class WatchStream:
         response, self._response = self._response, None
         stream, self._stream = self._stream, None
         self._decoder = None
-        self._ready = []
-        self._index = 0
         if response is None:
             return
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
@@ -92,6 +94,8 @@ class WatchStream:
     async def aclose(self) -> None:
         """Close the connection (shielded and bounded); iteration ends."""
         self._done = True
+        self._ready = []
+        self._index = 0
         await self._close_connection()
 
     def __aiter__(self) -> WatchStream:
@@ -110,18 +114,26 @@ class WatchStream:
     def _event(self, raw: Mapping[str, Any]) -> WatchEvent:
         kind = raw.get("type")
         obj = raw.get("object")
-        if not isinstance(kind, str) or not isinstance(obj, dict):
+        if type(obj) is not dict or type(kind) is not str:
             raise ApiConnectionError(f"watch stream: an event without type or object: {kind!r}")
         if kind == "ERROR":
             self._done = True
             raise self._error_event(obj)
-        meta = obj.get("metadata")
-        if meta:
-            rv = meta.get("resourceVersion")
-            if rv:
-                self.resource_version = rv
-        self._failures = 0
+        # The version is read from the last event only when needed (resuming, or asked).
+        self._last = obj
         return WatchEvent(type=kind, object=obj)
+
+    @property
+    def resource_version(self) -> str | None:
+        """The last resourceVersion seen (objects and bookmarks): where a new watch continues."""
+        last = self._last
+        if last is not None:
+            meta = last.get("metadata")
+            rv = meta.get("resourceVersion") if meta else None
+            if rv:
+                self._start_version = rv
+            self._last = None
+        return self._start_version
 
     def _error_event(self, obj: dict[str, Any]) -> ApiError:
         code = obj.get("code") or 500
@@ -133,8 +145,10 @@ class WatchStream:
         if stream is None or decoder is None:
             await self._reconnect(ApiConnectionError(f"watch {self.path}: not connected"))
             return
+        if decoder.ended():
+            await self._end_of_stream()
+            return
         size = self.client.settings.watch_read_size
-        error: ClientError
         try:
             if self.inactivity_timeout is None:
                 data = await stream.read(size)
@@ -142,30 +156,47 @@ class WatchStream:
                 with anyio.move_on_after(self.inactivity_timeout) as scope:
                     data = await stream.read(size)
                 if scope.cancelled_caught:
-                    error = WatchStalled(
-                        f"watch {self.path}: silent for {self.inactivity_timeout:g}s"
-                    )
-                    await self._reconnect(error)
+                    silent = f"watch {self.path}: silent for {self.inactivity_timeout:g}s"
+                    await self._reconnect(WatchStalled(silent))
                     return
         except (httpcore.NetworkError, httpcore.TimeoutException, OSError) as exc:
             await self._reconnect(ApiConnectionError(f"watch {self.path}: {type(exc).__name__}"))
             return
         if data:
-            self._ready = decoder.feed(data)
-            self._index = 0
-            if not decoder.finished:
-                return
-        if decoder.finished and not decoder.pending:
-            # The server ended the watch (its timeout): done, or start the next one.
-            await self._close_connection()
-            if self.ends_by_server or not self.resume:
-                self._done = True
-                return
-            self._failures = 0
-            await self._reconnect(None)
+            ready = decoder.feed(data)
+            if ready:
+                # Delivered before anything else; a finished stream is handled on the next fill.
+                self._ready = ready
+                self._index = 0
+                self._failures = 0
+                self._empty_ends = 0
+                self._delivered = True
+            elif decoder.ended():
+                await self._end_of_stream()
             return
-        if not data:
+        if decoder.pending or decoder.chunked:
             await self._reconnect(ApiConnectionError(f"watch {self.path}: the connection dropped"))
+        else:
+            await self._end_of_stream()  # a body without chunks ends when the connection does
+
+    async def _end_of_stream(self) -> None:
+        """The server ended the watch cleanly (its timeout): stop, or start the next one."""
+        await self._close_connection()
+        if self.ends_by_server or not self.resume:
+            self._done = True
+            return
+        if not self._delivered:
+            # Ended without a single event: do not spin against a server that keeps ending.
+            settings = self.client.settings
+            delay = backoff_delay(
+                self._empty_ends,
+                base=settings.backoff_base,
+                cap=settings.backoff_max,
+                jitter=settings.backoff_jitter,
+            )
+            self._empty_ends += 1
+            await anyio.sleep(delay)
+        await self._reconnect(None)
 
     async def _reconnect(self, error: ClientError | None) -> None:
         """Resume from the last seen resourceVersion after a drop or stall (bounded).
