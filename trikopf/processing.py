@@ -222,7 +222,11 @@ async def process_event(
         has_finalizer = finalizer in (meta.get("finalizers") or ())
         drop_finalizer = False
         if cause.reason is not Reason.DELETE:
-            needs = registry.requires_finalizer(resource, raw, round_.kwargs(None, None, 0.0))
+            try:
+                needs = registry.requires_finalizer(resource, raw, round_.kwargs(None, None, 0.0))
+            except Exception as exc:  # a user's filter callable failed: keep things as they are
+                olog.error("A filter failed, the finalizer is left as it is: %r", exc)
+                needs = has_finalizer
             if needs and not has_finalizer:
                 fresh = await apply_patch(
                     client,
@@ -251,7 +255,12 @@ async def process_event(
                 continue
             hstate = states.get(handler.id)
             kwargs = round_.kwargs(handler, hstate, now)
-            if handler.passes_filters(raw, kwargs):
+            try:
+                passes = handler.passes_filters(raw, kwargs)
+            except Exception as exc:  # a user's filter callable failed: not this round
+                olog.error("The filters of handler %r failed; it is skipped: %r", handler.id, exc)
+                passes = False
+            if passes:
                 selected.append((handler, kwargs))
                 ids.add(handler.id)
 

@@ -171,3 +171,43 @@ async def test_an_update_round_sends_one_patch(harness: Harness) -> None:
     stored = await harness.get()
     assert stored["status"]["update_fn"] == "updated"
     assert stored["metadata"]["labels"] == {"seen": "yes"}
+
+
+async def test_a_failing_filter_skips_its_handler_and_spares_the_others(harness: Harness) -> None:
+    calls: list[str] = []
+
+    def broken_filter(**_: Any) -> bool:
+        raise ZeroDivisionError("in a filter")
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry, when=broken_filter)
+    def filtered(**_: Any) -> None:
+        calls.append("filtered")
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry)
+    def plain(**_: Any) -> None:
+        calls.append("plain")
+
+    await harness.create()
+    await harness.settle()
+    assert calls == ["plain"]
+    events = await harness.events()
+    assert any("filters of handler 'filtered' failed" in m for _, _, m in events)
+
+
+async def test_an_essence_too_big_for_an_annotation_is_stored_as_a_digest(
+    harness: Harness,
+) -> None:
+    harness.settings.persistence.essence_limit = 1000
+    seen: list[Any] = []
+
+    @trikopf.on.update("kopfexamples", registry=harness.registry)
+    def update_fn(old: Any, new: Any, **_: Any) -> None:
+        seen.append((old, new["spec"]["blob"][:3]))
+
+    await harness.create(spec={"blob": "a" * 5000})
+    await harness.settle()
+    stored = await harness.get()
+    assert stored["metadata"]["annotations"][ESSENCE].startswith("sha256:")
+    await harness.patch({"spec": {"blob": "b" * 5000}})
+    await harness.settle()
+    assert seen == [(None, "bbb")]
