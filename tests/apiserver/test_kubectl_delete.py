@@ -88,7 +88,7 @@ async def test_delete_of_an_object_with_finalizers_waits_for_them(
         assert waiting.returncode is None
         await remove_finalizer(kubectl)
         assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "deleted")
+        output = await read_until(waiting.stdout, "deleted\n")
         assert output == f'kopfexample.kopf.dev "{NAME}" deleted\n'
         with anyio.fail_after(30):
             await waiting.wait()
@@ -111,7 +111,7 @@ async def test_wait_for_delete_returns_when_the_object_is_gone(
         assert waiting.returncode is None
         await remove_finalizer(kubectl)
         assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "condition met")
+        output = await read_until(waiting.stdout, "condition met\n")
         assert output == f"kopfexample.kopf.dev/{NAME} condition met\n"
         with anyio.fail_after(30):
             await waiting.wait()

@@ -148,12 +148,12 @@ async def test_get_watch_sees_changes_as_they_happen(
     )
     try:
         assert process.stdout is not None
-        seen = await read_until(process.stdout, "kopf-example-1")
-        assert "value" in seen
+        # Whole lines only: output may arrive in pieces.
+        seen = await read_until(process.stdout, "value\n")
         await kubectl.run(
             "patch", "kex", "kopf-example-1", "--type=merge", "-p", '{"spec": {"field": "changed"}}'
         )
-        seen += await read_until(process.stdout, "changed")
+        seen += await read_until(process.stdout, "changed\n")
         await kubectl.run("delete", "kex", "kopf-example-1", "--wait=false")
         # The deletion arrives as the last state of the object.
         lines = [line.split() for line in seen.splitlines() if line.strip()]
