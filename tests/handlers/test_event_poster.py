@@ -120,3 +120,15 @@ def test_event_helper_rejects_bad_types_and_reasons() -> None:
         trikopf.event(BODY, type="Error", reason="R")
     with pytest.raises(ValueError, match="reason"):
         trikopf.event(BODY, type="Normal", reason="")
+
+
+async def test_exception_helper_appends_the_current_exception() -> None:
+    recorder = Recorder(expected=1)
+    poster = EventPoster(client=recorder, settings=settings())
+    set_current_poster(poster)
+    try:
+        raise KeyError("size")
+    except KeyError:
+        trikopf.exception(BODY, message="could not scale")
+    await poster.flush()
+    assert recorder.posted == [("Warning", "Failure", "could not scale KeyError: 'size'")]

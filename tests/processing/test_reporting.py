@@ -226,3 +226,22 @@ async def test_without_a_memo_given_handlers_still_share_one(harness: Harness) -
     assert len(memos) == 2
     assert memos[0] is memos[1]
     assert isinstance(memos[0], trikopf.Memo)
+
+
+async def test_event_handlers_patches_are_sent(harness: Harness) -> None:
+    @trikopf.on.event("kopfexamples", registry=harness.registry)
+    def on_event(patch: trikopf.Patch, **_: Any) -> None:
+        patch.metadata.annotations["seen-by"] = "event-handler"
+
+    body = await harness.create()
+    await handle_raw_event(
+        registry=harness.registry,
+        settings=harness.settings,
+        resource=harness.resource,
+        event=WatchEvent(type="ADDED", object=body),
+        client=harness.client,
+        memo=harness.memo,
+        poster=harness.poster,
+    )
+    stored = await harness.get()
+    assert stored["metadata"]["annotations"]["seen-by"] == "event-handler"
