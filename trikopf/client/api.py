@@ -32,6 +32,7 @@ from trikopf.client.errors import (
     ServerError,
     TooManyRequests,
     Unauthorized,
+    describe,
     error_from_status,
 )
 from trikopf.client.throttle import RateLimiter, backoff_delay
@@ -240,7 +241,7 @@ class ApiClient:
                 if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                     error.before_sending = True  # type: ignore[attr-defined]
             except httpx.TransportError as exc:
-                error = ApiConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}")
+                error = ApiConnectionError(f"{method} {path}: {describe(exc)}")
                 if isinstance(exc, httpx.ConnectError):
                     error.before_sending = True  # type: ignore[attr-defined]
             else:
@@ -592,7 +593,7 @@ class ApiClient:
             except httpx.TimeoutException:
                 error = ApiTimeout(f"GET {path}: no answer in time")
             except httpx.TransportError as exc:
-                error = ApiConnectionError(f"GET {path}: {type(exc).__name__}: {exc}")
+                error = ApiConnectionError(f"GET {path}: {describe(exc)}")
             else:
                 if response.status_code == 200:
                     return response

@@ -57,6 +57,7 @@ __all__ = [
     "UnknownResource",
     "UnsupportedMediaType",
     "WatchStalled",
+    "describe",
     "error_from_status",
 ]
 
@@ -248,3 +249,18 @@ def error_from_status(
     if cls is None:
         cls = ServerError if code >= 500 else ApiError
     return cls(status, method=method, path=path)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of a transport error, with the distinct causes beneath it (TLS, ...)."""
+    messages: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip()
+        if text and not any(text in m for m in messages):
+            messages.append(text)
+        current = current.__cause__ or current.__context__
+    detail = " <- ".join(messages[:3])
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -15,6 +15,7 @@ from trikopf.client.errors import (
     ApiError,
     ClientError,
     WatchStalled,
+    describe,
     error_from_status,
 )
 from trikopf.client.throttle import backoff_delay
@@ -160,7 +161,7 @@ class WatchStream:
                     await self._reconnect(WatchStalled(silent))
                     return
         except (httpcore.NetworkError, httpcore.TimeoutException, OSError) as exc:
-            await self._reconnect(ApiConnectionError(f"watch {self.path}: {type(exc).__name__}"))
+            await self._reconnect(ApiConnectionError(f"watch {self.path}: {describe(exc)}"))
             return
         if data:
             ready = decoder.feed(data)
