@@ -162,3 +162,38 @@ async def test_hook_tasks_live_in_the_object_scope_and_end_with_the_object(
         await client.delete(kopfexamples, "with-daemon", namespace="default")
         with anyio.fail_after(10):
             await ended.wait()
+
+
+async def test_watcher_added_later_retries_a_failing_first_list_instead_of_stopping_the_operator(
+    apiserver: Any, connection: ConnectionInfo, client: ApiClient, kopfexamples: Resource
+) -> None:
+    registry = trikopf.OperatorRegistry()
+
+    @trikopf.on.create("kopfexamples", registry=registry)
+    async def create_fn(**_: Any) -> str:
+        return "ok"
+
+    namespaces = await client.resolve("namespaces")
+    async with open_operator(
+        registry, connection=connection, settings=fast_settings(), namespaces=["team-*"]
+    ):
+        apiserver.faults.fail_next(
+            2,
+            status=403,
+            method="GET",
+            path="/apis/kopf.dev/v1/namespaces/team-b/kopfexamples",
+            watch=False,
+        )
+        await client.create(
+            namespaces, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}
+        )
+        await client.create(kopfexamples, kex("late", namespace="team-b"))
+        await wait_for_object(client, kopfexamples, "late", handled, namespace="team-b")
+    forbidden = [
+        r
+        for r in apiserver.requests.matching(
+            "GET", "/apis/kopf.dev/v1/namespaces/team-b/kopfexamples"
+        )
+        if r.status == 403
+    ]
+    assert len(forbidden) == 2

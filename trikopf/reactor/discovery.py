@@ -59,13 +59,16 @@ ServeKey = Callable[..., Awaitable[None]]
 class WatchSet:
     """The running watchers, one task per (resource, namespace) in ``task_group``.
 
-    ``serve_key(resource, namespace, task_status=...)`` serves one pair until cancelled and
-    reports readiness after its first list. :meth:`update` starts the new pairs (waiting until
-    each is ready) and cancels the pairs no longer wanted.
+    ``serve_key(resource, namespace, strict=..., task_status=...)`` serves one pair until
+    cancelled and reports readiness after its first list. :meth:`update` starts the new pairs
+    and cancels the pairs no longer wanted. While ``strict`` (the operator's start), it waits
+    until each new watcher is ready and a watcher's first list may fail the start; afterwards
+    new watchers start in the background and retry every error.
     """
 
     task_group: anyio.abc.TaskGroup
     serve_key: ServeKey
+    strict: bool = True
     _scopes: dict[WatchKey, anyio.CancelScope] = attrs.field(factory=dict, init=False)
 
     @property
@@ -80,6 +83,12 @@ class WatchSet:
             self._scopes.pop(key).cancel()
         missing = [k for k in wanted if k not in self._scopes]
         if not missing:
+            return
+        if not self.strict:
+            for key in missing:
+                self._scopes[key] = scope = anyio.CancelScope()
+                logger.info("Watching %s.", where(*key))
+                self.task_group.start_soon(self._serve, key, scope)
             return
         async with anyio.create_task_group() as starting:
             for key in missing:
@@ -100,7 +109,7 @@ class WatchSet:
     ) -> None:
         try:
             with scope:
-                await self.serve_key(key[0], key[1], task_status=task_status)
+                await self.serve_key(key[0], key[1], strict=self.strict, task_status=task_status)
         finally:
             if self._scopes.get(key) is scope:
                 del self._scopes[key]
@@ -195,6 +204,7 @@ async def serve_discovery(
             )
 
         await watchers.update(_wanted(registry, namespaces, served, tracker))
+        watchers.strict = False  # from now on, a failing watcher retries; it never stops us
         task_status.started()
 
         while True:

@@ -30,8 +30,13 @@ import anyio
 import anyio.abc
 import attrs
 
+from trikopf._util.instruments import set_instruments
 from trikopf.actions.posting import EventPoster, set_current_poster
+from trikopf.bodies import Memo
 from trikopf.client import ApiClient, ClientSettings, ConnectionInfo, discover, open_client
+from trikopf.engines.activities import ActivityError
+from trikopf.engines.background import BackgroundEngine
+from trikopf.engines.services import OperatorServices
 from trikopf.processing import ObjectState, handle_raw_event, process_event
 from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
 from trikopf.reactor.namespaces import NamespaceSelector
@@ -101,6 +106,7 @@ class _Reactor:
     poster: EventPoster
     hooks: tuple[ObjectHook, ...] = ()
     limiter: anyio.CapacityLimiter | None = None
+    background: BackgroundEngine | None = None  # daemons and timers (trikopf/engines)
     drain_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     discovery_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopping: bool = False
@@ -114,10 +120,21 @@ class _Reactor:
         grace = self.settings.processing.grace_period
         logger.info("Stopping (%s); running rounds have %.1fs to finish.", reason, grace)
         self.discovery_scope.cancel()
+        if self.background is not None:
+            self.background.shutdown()  # daemons and timers get their own graceful windows
         for watch_scope, supervisor in self._live.values():
             watch_scope.cancel()
             supervisor.stop()
         self.drain_scope.deadline = min(self.drain_scope.deadline, anyio.current_time() + grace)
+
+    def object_counts(self) -> tuple[int, int]:
+        """How many objects the live watches know, and how many hold a worker task now."""
+        tracked = busy = 0
+        for _, supervisor in self._live.values():
+            stats = supervisor.statistics()
+            tracked += stats.objects
+            busy += stats.workers
+        return tracked, busy
 
     def force_stop(self, reason: str) -> None:
         """Stop at once: cancel everything that runs."""
@@ -152,6 +169,7 @@ class _Reactor:
         resource: Resource,
         namespace: str | None,
         *,
+        strict: bool = True,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve one (resource, namespace): its watch stream and its objects' workers."""
@@ -184,6 +202,7 @@ class _Reactor:
                         namespace,
                         supervisor=supervisor,
                         settings=self.settings.watching,
+                        strict=strict,
                         task_status=status,
                     )
             finally:
@@ -193,6 +212,10 @@ class _Reactor:
     async def _process(
         self, resource: Resource, event: WatchEvent, state: Any, scope: ObjectScope
     ) -> float | None:
+        background = self.background
+        if background is not None:
+            # A deleted object's daemons stop before the round may release its finalizer.
+            await background.before_round(resource=resource, event=event, scope=scope)
         outcome = await process_event(
             registry=self.registry,
             settings=self.settings,
@@ -205,6 +228,8 @@ class _Reactor:
             poster=self.poster,
             state=state,
         )
+        if background is not None:
+            await background.after_round(resource=resource, event=event, state=state, scope=scope)
         for hook in self.hooks:
             await hook(resource=resource, event=event, state=state, scope=scope)
         return outcome.delay
@@ -292,16 +317,26 @@ async def operate(
     registry = registry if registry is not None else get_default_registry()
     settings = settings if settings is not None else OperatorSettings()
     selector = NamespaceSelector.parse(namespaces, clusterwide=clusterwide)
-    if connection is None:
-        connection = discover()
+    memo = memo if memo is not None else Memo()
+    # Startup, cleanup, login and probe handlers, daemons and timers, health and metrics.
+    services = OperatorServices.prepare(registry, settings, memo)
+    credentials = connection if connection is not None else services.credentials()
     if handle_signals is None:
         handle_signals = (
             task_status is anyio.TASK_STATUS_IGNORED
             and threading.current_thread() is threading.main_thread()
         )
     ready = False
+    instruments_token = set_instruments(services.metrics)
     try:
-        async with open_client(connection, settings=_client_settings(settings)) as client:
+        try:
+            await services.startup()
+        except ActivityError as exc:
+            raise StartupError(f"{exc}; the operator does not start") from exc
+        if credentials is None:
+            credentials = discover()
+        client_settings = _client_settings(settings)
+        async with open_client(credentials, settings=client_settings) as client:
             poster = EventPoster(client=client, settings=settings.posting)
             reactor = _Reactor(
                 registry=registry,
@@ -316,7 +351,9 @@ async def operate(
                     if settings.processing.worker_limit
                     else None
                 ),
+                background=services.background(cast(Any, client), poster),
             )
+            services.track_objects(reactor.object_counts)
             # trikopf.info & co. find the poster through a context variable that tasks inherit.
             poster_token = set_current_poster(poster)
             try:
@@ -327,24 +364,30 @@ async def operate(
                     if stop_flag is not None:
                         root.start_soon(_serve_stop_flag, reactor, stop_flag)
                     await root.start(poster.run)
+                    if services.serving:
+                        await root.start(services.serve)
                     with reactor.drain_scope:
                         async with anyio.create_task_group() as watchers_group:
                             watchers = WatchSet(watchers_group, reactor.serve_key)
                             await watchers_group.start(reactor.run_discovery, watchers)
                             ready = True
+                            services.set_ready(True)
                             logger.info("The operator is ready: %d watches.", len(watchers.keys))
                             task_status.started()
                             if ready_flag is not None:
                                 ready_flag.set()
+                    services.set_ready(False)
                     if reactor.drain_scope.cancelled_caught:
                         logger.warning(
                             "The grace period ended; the remaining rounds were cancelled."
                         )
+                    await services.cleanup()  # shielded and bounded
                     # The last rounds' Events go out before the client closes, within a bound.
                     with anyio.move_on_after(_FLUSH_TIMEOUT, shield=True):
                         await poster.flush()
                     root.cancel_scope.cancel()
             finally:
+                await services.cleanup()  # after a cancellation too; it runs once
                 poster_token.var.reset(poster_token)
             logger.info("The operator has stopped.")
     except Exception as exc:
@@ -352,6 +395,8 @@ async def operate(
         if not ready and len(leaves) == 1 and isinstance(leaves[0], Exception):
             raise leaves[0] from None
         raise
+    finally:
+        instruments_token.var.reset(instruments_token)
 
 
 def run(

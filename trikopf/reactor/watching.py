@@ -94,13 +94,15 @@ async def serve_watch(
     *,
     supervisor: Dispatcher,
     settings: WatchingSettings,
+    strict: bool = True,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """List and watch ``resource`` in ``namespace`` forever, dispatching events to ``supervisor``.
 
-    Reports readiness through ``task_status`` once the first list is dispatched (a list that
-    fails with an authorisation or not-found error before that is raised to the caller). Starts
-    no tasks of its own; runs until cancelled; never returns.
+    Reports readiness through ``task_status`` once the first list is dispatched. With
+    ``strict``, a first list that fails with an authorisation, not-found or bad-request error is
+    raised to the caller (the operator cannot start); otherwise every error is logged and
+    retried. Starts no tasks of its own; runs until cancelled; never returns.
     """
     label = where(resource, namespace)
     backoff = settings.reconnect_backoff
@@ -143,7 +145,7 @@ async def serve_watch(
             resource_version = None
             continue
         except (ClientError, TimeoutError, OSError) as exc:
-            if not ready and isinstance(exc, _FATAL_AT_START):
+            if strict and not ready and isinstance(exc, _FATAL_AT_START):
                 raise
             if received:
                 backoff = settings.reconnect_backoff
