@@ -357,3 +357,19 @@ def test_a_malformed_object_yields_empty_cells_not_an_error() -> None:
     )
     assert table["rows"][0]["cells"][0] == "p"
     assert table["rows"][0]["cells"][3] is None
+
+
+def test_date_columns_render_ages_and_flag_bad_timestamps() -> None:
+    columns = [{"name": "Started", "type": "date", "jsonPath": ".spec.started"}]
+    cells = [
+        render_table(
+            [kex("a", started=value)],
+            kind_is_list=True,
+            printer_columns=columns,
+            resource_version="1",
+            continue_=None,
+            now=NOW,
+        )["rows"][0]["cells"][1]
+        for value in ("2026-01-02T10:00:00Z", "yesterday", 5)
+    ]
+    assert cells == ["120m", "<invalid>", None]
