@@ -10,6 +10,7 @@ from trikopf.actions.posting import event, exception, info, warn
 from trikopf.bodies import Annotations, Body, Labels, Logger, Memo, Meta, Patch, Spec, Status
 from trikopf.causes import Reason
 from trikopf.diffs import Diff, DiffItem, DiffOperation
+from trikopf.engines.stopping import DaemonStopped, StopReason
 from trikopf.errors import (
     ErrorsMode,
     HandlerResultError,
@@ -38,6 +39,7 @@ __all__ = [
     "PRESENT",
     "Annotations",
     "Body",
+    "DaemonStopped",
     "Diff",
     "DiffItem",
     "DiffOperation",
@@ -58,6 +60,7 @@ __all__ = [
     "Spec",
     "StartupError",
     "Status",
+    "StopReason",
     "TemporaryError",
     "__version__",
     "daemon",

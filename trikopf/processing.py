@@ -160,7 +160,11 @@ async def process_event(
     if event.type not in ("ADDED", "MODIFIED"):
         return ProcessingOutcome()
     handlers = registry.changing_handlers_for(resource)
-    if not handlers:
+    # Daemons and timers need the finalizer too (released once they have stopped).
+    background = bool(
+        registry.daemon_handlers_for(resource) or registry.timer_handlers_for(resource)
+    )
+    if not handlers and not background:
         state.seen = True
         return ProcessingOutcome()
 
@@ -199,7 +203,7 @@ async def process_event(
             h.labels is None and h.annotations is None and h.when is None and h.value is None
             for h in wanting
         )
-        if (not wanting and not has_finalizer) or (unfiltered and has_finalizer):
+        if (not wanting and not has_finalizer and not background) or (unfiltered and has_finalizer):
             return ProcessingOutcome()
 
     if poster is not None:

@@ -430,10 +430,17 @@ class OperatorRegistry:
     def requires_finalizer(
         self, resource: Resource, body: Mapping[str, Any], kwargs: Mapping[str, Any]
     ) -> bool:
-        """Whether a non-optional delete handler applies to this object (so it needs our finalizer)."""
+        """Whether our finalizer must hold the object's deletion.
+
+        It must when a non-optional delete handler applies to the object, or a daemon or timer
+        does (the finalizer is released once they have stopped).
+        """
         return any(
             h.requires_finalizer and h.passes_filters(body, kwargs)
             for h in self.changing_handlers_for(resource)
+        ) or any(
+            h.passes_filters(body, kwargs)
+            for h in (*self.daemon_handlers_for(resource), *self.timer_handlers_for(resource))
         )
 
 

@@ -205,9 +205,16 @@ class _Reactor:
                         strict=strict,
                         task_status=status,
                     )
+                status.started()  # the watch was stopped during its first list: not a failure
+            except Exception:
+                raise  # a failure to start: reported to the starter as it is
+            except BaseException:
+                # Cancelled (a stop, or the watch is no longer wanted) during the first list:
+                # not a failure to start.
+                status.started()
+                raise
             finally:
                 del self._live[id(supervisor)]
-                status.started()  # a stop during the first list must not fail the starter
 
     async def _process(
         self, resource: Resource, event: WatchEvent, state: Any, scope: ObjectScope

@@ -1,0 +1,411 @@
+"""Daemons and timers of live objects: started, stopped and restarted in each object's scope.
+
+:class:`BackgroundEngine` is called by the reactor around every processing round of an object:
+
+- :meth:`~BackgroundEngine.before_round`: if the object is being deleted, ask its daemons and
+  timers to stop and wait until they are gone (each within its own timeout), so that the round
+  that follows releases the finalizer only after them;
+- :meth:`~BackgroundEngine.after_round`: start the daemons and timers whose filters the newest
+  body passes and that are not running; ask those whose filters no longer pass to stop.
+
+Each daemon or timer is one task in the object's :class:`~trikopf.reactor.objects.ObjectScope`
+with its own cancel scope. Stopping it sets its ``stopped`` flag and puts a deadline on that
+cancel scope: the task has until then to end on its own, after which it is cancelled (a sync
+handler's thread is abandoned). An object without daemons or timers costs two cached registry
+lookups per round and holds no task.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+import attrs
+
+from trikopf.actions.execution import Defaults
+from trikopf.actions.invocation import build_kwargs
+from trikopf.actions.loggers import ObjectLogger
+from trikopf.actions.patching import PatchClient, apply_patch, merge_into
+from trikopf.actions.posting import EventPoster
+from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, Status
+from trikopf.causes import encode_essence, essence_of
+from trikopf.client.errors import ClientError
+from trikopf.engines.stopping import DaemonStopped, StopReason
+from trikopf.registry import DaemonHandler, OperatorRegistry, TimerHandler
+from trikopf.settings import OperatorSettings
+from trikopf.structs import Resource, WatchEvent
+
+__all__ = [
+    "BackgroundEngine",
+    "BackgroundStatistics",
+    "BackgroundTask",
+    "LiveBody",
+    "is_async_fn",
+]
+
+logger = logging.getLogger("trikopf.engines")
+
+BackgroundHandler = DaemonHandler | TimerHandler
+
+
+def is_async_fn(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` gives a coroutine (a coroutine function or an async ``__call__``)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with an async __call__
+    )
+
+
+class Scope(Protocol):
+    """What the engine needs of an object's scope (:class:`~trikopf.reactor.objects.ObjectScope`)."""
+
+    def start_soon(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
+    ) -> None: ...
+
+
+class LiveBody:
+    """The newest body of an object, replaced on every event; daemons read it through views."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+
+class _LivePart(Mapping[str, Any]):
+    """A read-only mapping that resolves a path in the newest body on every access."""
+
+    __slots__ = ("_live", "_path")
+
+    def __init__(self, live: LiveBody, path: tuple[str, ...]) -> None:
+        self._live = live
+        self._path = path
+
+    def _current(self) -> Mapping[str, Any]:
+        value: Any = self._live.raw
+        for key in self._path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value if isinstance(value, Mapping) else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+@attrs.frozen(kw_only=True)
+class BackgroundStatistics:
+    """How many daemons and timers run now, and for how many objects."""
+
+    daemons: int
+    timers: int
+    objects: int
+
+
+@attrs.define(eq=False)
+class BackgroundTask:
+    """One daemon or timer of one object: its flag, its cancel scope, and its end."""
+
+    engine: BackgroundEngine
+    obj: _ObjectTasks
+    handler: BackgroundHandler
+    stopped: DaemonStopped
+    cancel_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    stop_started: float | None = None
+
+    @property
+    def is_daemon(self) -> bool:
+        return isinstance(self.handler, DaemonHandler)
+
+    @property
+    def kind(self) -> str:
+        return "Daemon" if self.is_daemon else "Timer"
+
+    @property
+    def logger(self) -> ObjectLogger:
+        return self.engine.object_logger(self.obj.live.raw)
+
+    def request_stop(self, reason: StopReason) -> None:
+        """Set the flag and give the task its graceful window; returns at once."""
+        if self.stopped:
+            return
+        self.stopped.set_(reason)
+        window = self.engine.grace_of(self.handler)
+        now = anyio.current_time()
+        self.stop_started = now
+        self.cancel_scope.deadline = min(self.cancel_scope.deadline, now + window)
+
+    def kwargs(
+        self, *, retry: int, started: float | None, now: float
+    ) -> tuple[dict[str, Any], Patch]:
+        """The handler's kwargs over the newest body (live views), with a fresh ``patch``."""
+        live = self.obj.live
+        patch = Patch()
+        kwargs = build_kwargs(
+            body=Body(_LivePart(live, ())),
+            patch=patch,
+            logger=self.logger,
+            memo=self.engine.memo,
+            resource=self.obj.resource,
+            param=self.handler.param,
+            retry=retry,
+            started=started,
+            now=now,
+            stopped=self.stopped,
+        )
+        kwargs["spec"] = Spec(_LivePart(live, ("spec",)))
+        kwargs["status"] = Status(_LivePart(live, ("status",)))
+        kwargs["meta"] = kwargs["metadata"] = Meta(_LivePart(live, ("metadata",)))
+        kwargs["labels"] = Labels(_LivePart(live, ("metadata", "labels")))
+        kwargs["annotations"] = Annotations(_LivePart(live, ("metadata", "annotations")))
+        return kwargs, patch
+
+    async def send(self, result: Any, patch: Patch) -> None:
+        """Store ``result`` in ``status.<id>`` and send the handler's ``patch`` (one PATCH)."""
+        changes = merge_into({}, patch)
+        if result is not None:
+            merge_into(changes, {"status": {self.handler.id: result}})
+        if not changes:
+            return
+        try:
+            await apply_patch(self.engine.client, self.obj.resource, self.obj.live.raw, changes)
+        except ClientError as exc:
+            self.logger.error(
+                "%s %r: its result could not be sent: %s", self.kind, self.handler.id, exc
+            )
+
+    async def run(self, body: Callable[[BackgroundTask], Awaitable[None]]) -> None:
+        """The task: run ``body`` inside this task's cancel scope, then report how it ended."""
+        engine = self.engine
+        engine.count(self, +1)
+        try:
+            with self.cancel_scope:
+                await body(self)
+        finally:
+            engine.count(self, -1)
+            self.done.set()
+            if self.obj.tasks.get(self.handler.id) is self:
+                del self.obj.tasks[self.handler.id]
+            engine.forget_if_empty(self.obj)
+            self._report()
+
+    def _report(self) -> None:
+        if self.stop_started is None:
+            return
+        took = anyio.current_time() - self.stop_started
+        reason = self.stopped.reason.value if self.stopped.reason else "stop requested"
+        if self.cancel_scope.cancelled_caught:
+            how = "abandoned in its thread" if self.engine.is_sync(self.handler) else "cancelled"
+            self.logger.warning(
+                "%s %r did not stop within %gs (%s) and was %s.",
+                self.kind,
+                self.handler.id,
+                self.engine.grace_of(self.handler),
+                reason,
+                how,
+            )
+        else:
+            self.logger.info(
+                "%s %r has stopped in %.3gs (%s).", self.kind, self.handler.id, took, reason
+            )
+
+
+@attrs.define(eq=False)
+class _ObjectTasks:
+    """The background state of one object: its running tasks and what must not start again."""
+
+    uid: str
+    resource: Resource
+    scope: Scope
+    live: LiveBody
+    tasks: dict[str, BackgroundTask] = attrs.field(factory=dict)
+    finished: set[str] = attrs.field(factory=set)
+    essence: str | None = None
+    last_change: float = 0.0
+
+
+@attrs.define(eq=False)
+class BackgroundEngine:
+    """Runs the daemons and timers of every object of one operator (see the module docs).
+
+    Starts tasks only in the object scopes it is given; owns none itself. :meth:`shutdown`
+    asks every task to stop (the operator is exiting); the scopes' owners wait for them.
+    """
+
+    registry: OperatorRegistry
+    settings: OperatorSettings
+    client: PatchClient
+    memo: Any = attrs.field(factory=Memo)
+    poster: EventPoster | None = None
+    _objects: dict[str, _ObjectTasks] = attrs.field(factory=dict, init=False)
+    _daemons: int = attrs.field(default=0, init=False)
+    _timers: int = attrs.field(default=0, init=False)
+    _exiting: bool = attrs.field(default=False, init=False)
+
+    def statistics(self) -> BackgroundStatistics:
+        """How many daemons and timers run right now."""
+        return BackgroundStatistics(
+            daemons=self._daemons, timers=self._timers, objects=len(self._objects)
+        )
+
+    @property
+    def defaults(self) -> Defaults:
+        execution = self.settings.execution
+        return Defaults(
+            backoff=execution.backoff,
+            timeout=execution.timeout,
+            retries=execution.retries,
+            thread_limit=execution.max_sync_threads,
+        )
+
+    def grace_of(self, handler: BackgroundHandler) -> float:
+        """How long a task of ``handler`` may take to end after being asked to stop.
+
+        For daemons ``cancellation_backoff`` and ``cancellation_timeout`` add up (the totals of
+        Kopf's two stages); a daemon that names no timeout, and every timer, get
+        ``settings.background.cancellation_timeout``: a stop is always bounded.
+        """
+        default = self.settings.background.cancellation_timeout
+        if isinstance(handler, DaemonHandler):
+            timeout = handler.cancellation_timeout
+            return (handler.cancellation_backoff or 0.0) + (
+                timeout if timeout is not None else default
+            )
+        return default
+
+    @staticmethod
+    def is_sync(handler: BackgroundHandler) -> bool:
+        """Whether the handler runs in a thread (it is not a coroutine function)."""
+        return not is_async_fn(handler.fn)
+
+    def object_logger(self, raw: Mapping[str, Any]) -> ObjectLogger:
+        posting = self.settings.posting
+        poster = self.poster if posting.enabled else None
+        return ObjectLogger(raw, poster=poster, level=posting.level)
+
+    def count(self, task: BackgroundTask, delta: int) -> None:
+        if task.is_daemon:
+            self._daemons += delta
+        else:
+            self._timers += delta
+
+    def forget_if_empty(self, obj: _ObjectTasks) -> None:
+        if not obj.tasks and not obj.finished and self._objects.get(obj.uid) is obj:
+            del self._objects[obj.uid]
+
+    def idle_for(self, task: BackgroundTask) -> float:
+        """Seconds since the object's essence last changed (for ``idle`` timers)."""
+        return anyio.current_time() - task.obj.last_change
+
+    def shutdown(self) -> None:
+        """The operator is exiting: ask every daemon and timer to stop; returns at once."""
+        self._exiting = True
+        for obj in list(self._objects.values()):
+            for task in list(obj.tasks.values()):
+                task.request_stop(StopReason.OPERATOR_EXITING)
+
+    async def before_round(self, *, resource: Resource, event: WatchEvent, scope: Scope) -> None:
+        """If the object is being deleted, stop its daemons and timers and wait until they end.
+
+        Returns when every task of the object has ended: on its own within its graceful window,
+        or cancelled at the window's end. Does nothing (and never awaits) for other objects.
+        """
+        raw = event.object
+        meta = raw.get("metadata") or {}
+        if event.type == "DELETED" or not meta.get("deletionTimestamp"):
+            return
+        obj = self._objects.get(event.uid or "")
+        if obj is None or obj.scope is not scope or not obj.tasks:
+            return
+        obj.live.raw = raw
+        waiting = list(obj.tasks.values())
+        for task in waiting:
+            task.request_stop(StopReason.DELETED)
+        for task in waiting:
+            await task.done.wait()
+
+    async def after_round(
+        self, *, resource: Resource, event: WatchEvent, state: Any, scope: Scope
+    ) -> None:
+        """Start the daemons and timers that should run for this body; stop those that should not.
+
+        Never waits for a task: starting and stop requests return at once (an :class:`ObjectHook`
+        of the reactor).
+        """
+        uid = event.uid
+        if uid is None:
+            return
+        if event.type == "DELETED":
+            # The scope is cancelled right after this; the object's memory goes with it.
+            gone = self._objects.pop(uid, None)
+            if gone is not None:
+                for task in gone.tasks.values():
+                    task.request_stop(StopReason.DELETED)
+            return
+        daemons = self.registry.daemon_handlers_for(resource)
+        timers = self.registry.timer_handlers_for(resource)
+        if not daemons and not timers:
+            return
+        raw = event.object
+        obj = self._objects.get(uid)
+        if obj is not None and obj.scope is not scope:
+            obj = None  # the object's tree was restarted: its old tasks are gone
+        if obj is None:
+            obj = _ObjectTasks(uid=uid, resource=resource, scope=scope, live=LiveBody(raw))
+            obj.last_change = anyio.current_time()
+            self._objects[uid] = obj
+        obj.live.raw = raw
+        prefix = self.settings.persistence.annotation_prefix
+        if timers and any(t.idle is not None for t in timers):
+            essence = encode_essence(essence_of(raw, prefix=prefix))
+            if essence != obj.essence:
+                if obj.essence is not None:
+                    obj.last_change = anyio.current_time()
+                obj.essence = essence
+        meta = raw.get("metadata") or {}
+        deleting = bool(meta.get("deletionTimestamp"))
+        body = Body(raw)
+        kwargs = build_kwargs(
+            body=body, patch=Patch(), logger=None, memo=self.memo, resource=resource
+        )
+        handlers: tuple[BackgroundHandler, ...] = (*daemons, *timers)
+        for handler in handlers:
+            try:
+                matches = handler.passes_filters(raw, kwargs)
+            except Exception:
+                self.object_logger(raw).exception(
+                    "The filters of %r failed; treated as not matching.", handler.id
+                )
+                matches = False
+            running = obj.tasks.get(handler.id)
+            if not matches:
+                obj.finished.discard(handler.id)  # matching again later starts it afresh
+                if running is not None:
+                    running.request_stop(StopReason.FILTERED_OUT)
+            elif (
+                running is None
+                and not deleting
+                and not self._exiting
+                and handler.id not in obj.finished
+            ):
+                self._start(obj, handler)
+        self.forget_if_empty(obj)
+
+    def _start(self, obj: _ObjectTasks, handler: BackgroundHandler) -> None:
+        from trikopf.engines.daemons import run_daemon, stop_flag_for
+        from trikopf.engines.timers import run_timer
+
+        task = BackgroundTask(
+            engine=self, obj=obj, handler=handler, stopped=stop_flag_for(self, handler)
+        )
+        obj.tasks[handler.id] = task
+        body = run_daemon if isinstance(handler, DaemonHandler) else run_timer
+        obj.scope.start_soon(task.run, body, name=f"{task.kind.lower()}:{handler.id}:{obj.uid}")

@@ -1,0 +1,81 @@
+"""The ``stopped`` flag that daemons receive, in an async and a sync (thread-side) flavour."""
+
+from __future__ import annotations
+
+import enum
+import threading
+
+import anyio
+
+__all__ = ["AsyncDaemonStopped", "DaemonStopped", "StopReason", "SyncDaemonStopped"]
+
+
+class StopReason(str, enum.Enum):
+    """Why a daemon or timer is asked to stop."""
+
+    DELETED = "the object is being deleted"
+    FILTERED_OUT = "the object no longer matches the filters"
+    OPERATOR_EXITING = "the operator is exiting"
+
+
+class DaemonStopped:
+    """Set when the daemon should return; false until then (``while not stopped: ...``).
+
+    The engine sets it from the event loop; it is safe to read from any thread. ``reason`` says
+    why it was set (a :class:`StopReason`), ``None`` while it is not set.
+    """
+
+    __slots__ = ("_event", "_thread_event", "reason")
+
+    def __init__(self) -> None:
+        self._thread_event = threading.Event()
+        self._event = anyio.Event()
+        self.reason: StopReason | None = None
+
+    def __bool__(self) -> bool:
+        return self._thread_event.is_set()
+
+    def is_set(self) -> bool:
+        """Whether the daemon has been asked to stop."""
+        return self._thread_event.is_set()
+
+    def __repr__(self) -> str:
+        state = f"set: {self.reason.value}" if self.reason is not None else "not set"
+        return f"<{type(self).__name__} {state}>"
+
+    def set_(self, reason: StopReason) -> None:
+        """Raise the flag (from the event loop only); the first reason is kept."""
+        if self.reason is None:
+            self.reason = reason
+        self._thread_event.set()
+        self._event.set()
+
+    async def wait_async(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """In the event loop: wait until set or ``timeout`` seconds pass; return whether set."""
+        if timeout is None:
+            await self._event.wait()
+            return True
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+        return self._event.is_set()
+
+
+class AsyncDaemonStopped(DaemonStopped):
+    """What async daemons get: ``await stopped.wait(10)`` is a sleep that ends early on stop."""
+
+    __slots__ = ()
+
+    # The timeout argument is the daemon API users know (stopped.wait(10) as a sleep).
+    async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until the flag is set or ``timeout`` seconds pass; return whether it is set."""
+        return await self.wait_async(timeout)
+
+
+class SyncDaemonStopped(DaemonStopped):
+    """What sync daemons (run in a thread) get: ``stopped.wait(10)`` blocks the thread only."""
+
+    __slots__ = ()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until set or ``timeout`` seconds pass; return whether set."""
+        return self._thread_event.wait(timeout)
