@@ -146,3 +146,29 @@ async def test_explain_describes_crd_and_builtin_fields(kubectl: Kubectl) -> Non
     assert "For how long the example should run (e.g. 1m)." in spec.stdout
     configmap = await kubectl.run("explain", "configmap.data")
     assert "UTF-8 configuration data." in configmap.stdout
+
+
+async def test_apply_sends_strategic_merge_directives_the_server_follows(
+    kubectl: Kubectl, apiserver: ApiServer
+) -> None:
+    # The second manifest reorders and removes list elements, changes a volume's source
+    # ($retainKeys), switches the rollout strategy and adds a finalizer ($setElementOrder).
+    await kubectl.run("apply", "-f", str(MANIFESTS / "deployment-volumes-1.yaml"))
+    result = await kubectl.run("apply", "-f", str(MANIFESTS / "deployment-volumes-2.yaml"))
+    assert result.stdout == "deployment.apps/vol configured\n"
+    stored = apiserver.get_object("deployments", "vol", "default")
+    assert stored is not None
+    assert stored["metadata"]["finalizers"] == ["a.example.com/x", "b.example.com/y"]
+    assert stored["spec"]["strategy"] == {"type": "Recreate"}
+    pod = stored["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "cfg", "configMap": {"name": "settings"}},
+        {"name": "data", "secret": {"secretName": "s1"}},
+    ]
+    container = pod["containers"][0]
+    assert container["env"] == [{"name": "C", "value": "3"}, {"name": "A", "value": "10"}]
+    assert container["ports"] == [{"containerPort": 443}]
+    assert container["volumeMounts"] == [
+        {"name": "cfg", "mountPath": "/cfg"},
+        {"name": "data", "mountPath": "/data"},
+    ]
