@@ -30,7 +30,7 @@ from trikopf.actions.posting import EventPoster, set_current_poster
 from trikopf.actions.progress import HandlerState, Progress, wall_now
 from trikopf.bodies import Body, Memo, Patch
 from trikopf.causes import ChangeCause, Reason, detect_change_cause, encode_essence, essence_of
-from trikopf.client.errors import ClientError
+from trikopf.client.errors import BadRequest, ClientError, Invalid
 from trikopf.diffs import reduce, resolve
 from trikopf.registry import ChangingHandler, OperatorRegistry, ResourceHandler
 from trikopf.settings import OperatorSettings
@@ -269,6 +269,7 @@ async def process_event(
                 ids.add(handler.id)
 
         delays: list[float] = []
+        results: dict[str, Any] = {}
         defaults = _defaults(settings)
         for handler, kwargs in selected:
             hstate = states.get(handler.id)
@@ -286,7 +287,7 @@ async def process_event(
             )
             states[handler.id] = outcome.state
             if outcome.result is not None:
-                round_.patch.status[handler.id] = outcome.result
+                results[handler.id] = outcome.result
             if outcome.delay is not None:
                 delays.append(outcome.delay)
 
@@ -296,7 +297,10 @@ async def process_event(
             for h, _ in selected
             if h.reason is not Reason.DELETE or not h.optional
         )
-        changes: dict[str, Any] = merge_into({}, round_.patch)
+        user_changes: dict[str, Any] = merge_into({}, round_.patch)
+        changes = merge_into({}, user_changes)
+        if results:
+            merge_into(changes, {"status": results})
         notes: dict[str, Any] = {}
         if finished:
             if progress_key in annotations:
@@ -317,8 +321,10 @@ async def process_event(
             ).encode()
             if annotations.get(progress_key) != encoded:
                 notes[progress_key] = encoded
+        ours: dict[str, Any] = {"status": results} if results else {}
         if notes:
             merge_into(changes, {"metadata": {"annotations": notes}})
+            merge_into(ours, {"metadata": {"annotations": notes}})
         release = drop_finalizer or (
             cause.reason is Reason.DELETE and finished and not blocking_failure
         )
@@ -331,13 +337,25 @@ async def process_event(
             )
 
         if changes or release:
-            sent = await apply_patch(
-                client,
-                resource,
-                raw,
-                changes,
-                finalizers=(lambda f: [x for x in f if x != finalizer]) if release else None,
-            )
+            edit = (lambda f: [x for x in f if x != finalizer]) if release else None
+            try:
+                sent = await apply_patch(client, resource, raw, changes, finalizers=edit)
+            except (BadRequest, Invalid) as exc:
+                if not user_changes:
+                    raise
+                # The API refused what the handlers wrote into `patch`; their results and our
+                # bookkeeping must still be stored, or the handlers would run again and again.
+                olog.error(
+                    "The handlers' patch was rejected and is dropped: %s", exc,
+                    extra={"reason": "Error"},
+                )  # fmt: skip
+                kept = ours.get("metadata", {}).get("annotations", {})
+                if essence_key in kept:  # what is stored is the object without their patch
+                    if cause.essence is None or annotations.get(essence_key) == cause.essence:
+                        del kept[essence_key]
+                    else:
+                        kept[essence_key] = cause.essence
+                sent = await apply_patch(client, resource, raw, ours, finalizers=edit)
             if sent is None:
                 logger.debug("%s is gone; the round ends here.", olog.extra)
                 return ProcessingOutcome(gone=True)

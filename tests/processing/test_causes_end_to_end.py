@@ -211,3 +211,24 @@ async def test_an_essence_too_big_for_an_annotation_is_stored_as_a_digest(
     await harness.patch({"spec": {"blob": "b" * 5000}})
     await harness.settle()
     assert seen == [(None, "bbb")]
+
+
+async def test_a_rejected_handler_patch_is_dropped_but_results_are_kept(harness: Harness) -> None:
+    calls: list[str] = []
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry)
+    def create_fn(patch: trikopf.Patch, **_: Any) -> str:
+        calls.append("create")
+        patch.metadata.labels["bad"] = "not a valid label value!"
+        return "done"
+
+    await harness.create()
+    await harness.settle()
+    await harness.settle()
+    stored = await harness.get()
+    assert calls == ["create"]
+    assert stored["status"]["create_fn"] == "done"
+    assert "bad" not in (stored["metadata"].get("labels") or {})
+    assert json.loads(stored["metadata"]["annotations"][ESSENCE]) == {"spec": {"size": 1}}
+    events = await harness.events()
+    assert any("patch was rejected" in m for _, _, m in events)
