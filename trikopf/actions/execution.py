@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import attrs
 
+from trikopf._util.instruments import current_instruments
 from trikopf.actions.invocation import invoke
 from trikopf.errors import (
     ErrorsMode,
@@ -76,6 +77,43 @@ def _short(value: Any) -> str:
 
 
 async def execute_handler(
+    handler: BaseHandler,
+    state: Any,
+    kwargs: Mapping[str, Any],
+    *,
+    now: float,
+    defaults: Defaults,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> Outcome:
+    """Call ``handler`` once (it must be due) and return its new state and outcome.
+
+    Returns when the handler returns, fails, or its timeout passes. Cancellation from outside
+    propagates unchanged (the state is then not updated: the attempt did not happen). When the
+    operator records metrics, the call's outcome and duration are reported to them.
+    """
+    instruments = current_instruments()
+    if instruments is None:
+        return await _execute_handler(
+            handler, state, kwargs, now=now, defaults=defaults, logger=logger
+        )
+    began = anyio.current_time()
+    outcome = await _execute_handler(
+        handler, state, kwargs, now=now, defaults=defaults, logger=logger
+    )
+    instruments.handler_finished(handler.id, outcome_name(outcome), anyio.current_time() - began)
+    return outcome
+
+
+def outcome_name(outcome: Outcome) -> str:
+    """``success``, ``retry``, ``failure`` or ``ignored`` (an error the handler's mode ignores)."""
+    if outcome.delay is not None:
+        return "retry"
+    if outcome.state.failed:
+        return "failure"
+    return "success" if outcome.exception is None else "ignored"
+
+
+async def _execute_handler(
     handler: BaseHandler,
     state: Any,
     kwargs: Mapping[str, Any],
