@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 
 from trikopf.apiserver import ApiServer
 

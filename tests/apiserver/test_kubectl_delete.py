@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop, wait_until
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop, wait_until
 
 from trikopf.apiserver import ApiServer
 

@@ -7,7 +7,7 @@ import pathlib
 import re
 
 import pytest
-from kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop
 
 from trikopf.apiserver import ApiServer
 

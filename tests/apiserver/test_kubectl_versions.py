@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from kubectl_support import MANIFESTS, OLD_KUBECTL, Kubectl
+from tests.apiserver.kubectl_support import MANIFESTS, OLD_KUBECTL, Kubectl
 
 from trikopf.apiserver import ApiServer
 

@@ -7,7 +7,7 @@ import stat
 from typing import Any
 
 import pytest
-from kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 
 from trikopf.apiserver import ApiServer
 
