@@ -206,3 +206,37 @@ async def test_a_stalled_watch_is_resumed_from_the_last_version(
             event = await ev.__anext__()
         assert (event.type, event.name) == ("ADDED", "b")
         assert ev.reconnects == 1
+
+
+async def test_opening_a_watch_is_retried_after_server_errors(
+    client: ApiClient, kex: Resource, apiserver: ApiServer
+) -> None:
+    listed = await client.list(kex, "default")
+    apiserver.faults.fail_next(2, status=503, watch=True)
+    async with client.watch(kex, "default", resource_version=listed.resource_version) as events:
+        await client.create(kex, kex_body("a"), namespace="default")
+        event = await events.__anext__()
+    assert event.name == "a"
+    assert len([r for r in apiserver.requests if r.is_watch]) == 3
+
+
+async def test_bookmarks_move_the_resource_version_forward() -> None:
+    from trikopf.apiserver import open_apiserver
+
+    async with (
+        open_apiserver(bookmark_interval=1.0) as server,
+        open_client(ConnectionInfo(server=server.url), settings=FAST) as client,
+    ):
+        configmaps = await client.resolve("configmaps")
+        listed = await client.list(configmaps, "default")
+        async with client.watch(
+            configmaps, "default", resource_version=listed.resource_version
+        ) as events:
+            created = await client.create(configmaps, {"metadata": {"name": "c"}}, "default")
+            assert (await events.__anext__()).name == "c"
+            # A change elsewhere advances the cluster's version; only a bookmark carries it here.
+            await client.create(configmaps, {"metadata": {"name": "d"}}, "kube-public")
+            bookmark = await events.__anext__()
+        assert bookmark.type == "BOOKMARK"
+        assert int(bookmark.resource_version or 0) > int(created["metadata"]["resourceVersion"])
+        assert events.resource_version == bookmark.resource_version
