@@ -19,6 +19,7 @@ import anyio
 import attrs
 import httpx
 
+from trikopf._util.instruments import current_instruments
 from trikopf.client import jsonlib
 from trikopf.client.auth import Authenticator, CredentialsSource, build_ssl_context
 from trikopf.client.config import ConnectionInfo
@@ -124,6 +125,13 @@ def _make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSet
         trust_env=False,
     )
     return _Session(http=http, watch_http=watch_http, identity=(cert, key), info=info)
+
+
+def _count_request(verb: str, code: int) -> None:
+    """Report one request to the operator's metrics, if it records any (0: no response)."""
+    instruments = current_instruments()
+    if instruments is not None:
+        instruments.api_request(verb, code)
 
 
 @attrs.define(eq=False)
@@ -237,14 +245,17 @@ class ApiClient:
                     extensions=self._extensions(),
                 )
             except httpx.TimeoutException as exc:
+                _count_request(method, 0)
                 error = ApiTimeout(f"{method} {path}: no answer in time ({type(exc).__name__})")
                 if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                     error.before_sending = True  # type: ignore[attr-defined]
             except httpx.TransportError as exc:
+                _count_request(method, 0)
                 error = ApiConnectionError(f"{method} {path}: {describe(exc)}")
                 if isinstance(exc, httpx.ConnectError):
                     error.before_sending = True  # type: ignore[attr-defined]
             else:
+                _count_request(method, response.status_code)
                 if response.status_code < 400:
                     data = response.content
                     return jsonlib.loads(data) if data else None
@@ -591,10 +602,13 @@ class ApiClient:
             try:
                 response = await session.watch_http.send(request, stream=True)
             except httpx.TimeoutException:
+                _count_request("WATCH", 0)
                 error = ApiTimeout(f"GET {path}: no answer in time")
             except httpx.TransportError as exc:
+                _count_request("WATCH", 0)
                 error = ApiConnectionError(f"GET {path}: {describe(exc)}")
             else:
+                _count_request("WATCH", response.status_code)
                 if response.status_code == 200:
                     return response
                 try:
