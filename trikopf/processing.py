@@ -198,12 +198,15 @@ async def process_event(
         # The hot path (our own patch coming back, status churn): nothing to run, nothing to
         # send, unless the finalizer has to be added or removed.
         has_finalizer = finalizer in (meta.get("finalizers") or ())
-        wanting = [h for h in handlers if h.requires_finalizer]
+        wanting: list[ResourceHandler] = [h for h in handlers if h.requires_finalizer]
+        if background:
+            wanting.extend(registry.daemon_handlers_for(resource))
+            wanting.extend(registry.timer_handlers_for(resource))
         unfiltered = any(
             h.labels is None and h.annotations is None and h.when is None and h.value is None
             for h in wanting
         )
-        if (not wanting and not has_finalizer and not background) or (unfiltered and has_finalizer):
+        if (not wanting and not has_finalizer) or (unfiltered and has_finalizer):
             return ProcessingOutcome()
 
     if poster is not None:
