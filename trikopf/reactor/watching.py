@@ -16,6 +16,7 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
+from trikopf._util.instruments import current_instruments
 from trikopf.client import ApiClient
 from trikopf.client.errors import (
     ApiConnectionError,
@@ -108,6 +109,9 @@ async def serve_watch(
     backoff = settings.reconnect_backoff
     resource_version: str | None = None
     ready = False
+    # Metrics, when the operator records them: resolved once, one call per event.
+    instruments = current_instruments()
+    count_event = instruments.watch_events(label) if instruments is not None else None
     while True:
         received = 0
         try:
@@ -131,11 +135,15 @@ async def serve_watch(
                 with anyio.fail_after(settings.client_timeout or math.inf):
                     async for event in events:
                         received += 1
+                        if count_event is not None:
+                            count_event()
                         resource_version = event.resource_version or resource_version
                         if event.type != "BOOKMARK":
                             supervisor.dispatch(event)
             if received:
                 backoff = settings.reconnect_backoff
+                if instruments is not None:
+                    instruments.watch_reconnected(label)
                 continue
             # An empty stream that ended at once: do not reconnect in a tight loop.
             delay = backoff
@@ -143,6 +151,8 @@ async def serve_watch(
         except Gone:
             logger.info("The resourceVersion of %s expired; listing again.", label)
             resource_version = None
+            if instruments is not None:
+                instruments.watch_relisted(label)
             continue
         except (ClientError, TimeoutError, OSError) as exc:
             if strict and not ready and isinstance(exc, _FATAL_AT_START):
@@ -172,6 +182,8 @@ async def serve_watch(
             logger.exception(
                 "The watch of %s failed unexpectedly; retrying in %.1fs.", label, delay
             )
+        if instruments is not None:
+            instruments.watch_reconnected(label)
         await anyio.sleep(delay)
         backoff = min(backoff * 2, settings.reconnect_backoff_max)
 
