@@ -276,3 +276,10 @@ def test_in_cluster_without_token_file(tmp_path: pathlib.Path) -> None:
     env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     with pytest.raises(ConfigError, match="service account token"):
         load_incluster(environ=env, secrets_dir=tmp_path)
+
+
+def test_a_socks_proxy_is_refused_with_a_clear_message(tmp_path: pathlib.Path) -> None:
+    cluster = {"server": "https://k8s.example", "proxy-url": "socks5://proxy:1080"}
+    path = write(tmp_path / "config", kubeconfig(cluster=cluster))
+    with pytest.raises(ConfigError, match="only http:// and https:// proxies work"):
+        load_kubeconfig(path)

@@ -82,6 +82,11 @@ class ConnectionInfo:
             raise ConfigError(
                 f"server {self.server!r} of {self.origin} must start with http:// or https://"
             )
+        if self.proxy_url and not self.proxy_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"proxy-url {self.proxy_url!r} of {self.origin}: "
+                "only http:// and https:// proxies work (no SOCKS)"
+            )
 
 
 # --- kubeconfig ---------------------------------------------------------------------------

@@ -22,6 +22,8 @@ import httpcore
 import httpx
 import sniffio
 
+from trikopf.client.errors import ConfigError
+
 __all__ = ["HeadSplittingBackend", "HeadSplittingStream", "WatchTransport"]
 
 _HEAD_END = b"\r\n\r\n"
@@ -177,7 +179,9 @@ class WatchTransport(httpx.AsyncBaseTransport):
         self._pool: httpcore.AsyncConnectionPool
         if proxy_url:
             if not proxy_url.startswith(("http://", "https://")):
-                raise ValueError(f"watches support http(s) proxies only, not {proxy_url}")
+                raise ConfigError(
+                    f"proxy-url {proxy_url!r}: only http:// and https:// proxies work"
+                )
             self._pool = httpcore.AsyncHTTPProxy(
                 proxy_url=proxy_url,
                 ssl_context=ssl_context,
