@@ -245,3 +245,23 @@ async def test_event_handlers_patches_are_sent(harness: Harness) -> None:
     )
     stored = await harness.get()
     assert stored["metadata"]["annotations"]["seen-by"] == "event-handler"
+
+
+async def test_a_sync_handler_past_its_timeout_is_abandoned_not_awaited(harness: Harness) -> None:
+    release = threading.Event()
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry, timeout=0.2)
+    def stuck(**_: Any) -> str:
+        release.wait(10)  # a thread cannot be interrupted; the round must not wait for it
+        return "late"
+
+    await harness.create()
+    try:
+        outcome = await harness.round()
+    finally:
+        release.set()
+    assert outcome.delay is None
+    stored = await harness.get()
+    assert "stuck" not in stored.get("status", {})
+    events = await harness.events()
+    assert ("Warning", "Error", "Handler 'stuck' has timed out after 0.2s.") in events
