@@ -30,6 +30,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from trikopf._util.instruments import Instruments, current_instruments
 from trikopf.structs import WatchEvent
 
 __all__ = ["ObjectScope", "ProcessFn", "RawFn", "ResourceSupervisor", "SupervisorStatistics"]
@@ -124,6 +125,7 @@ class _Slot:
     last: WatchEvent | None = None
     raw: list[WatchEvent] | None = None
     wakeup: anyio.Event = attrs.field(factory=anyio.Event)
+    arrived: float | None = None  # the first event since the last round (metrics only)
 
     def has_pending(self) -> bool:
         # A method, not an attribute test: the value changes across awaits.
@@ -155,6 +157,7 @@ class ResourceSupervisor(Generic[S]):
     _stopping: bool = attrs.field(default=False, init=False)
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
+    _instruments: Instruments | None = attrs.field(factory=current_instruments, init=False)
 
     def dispatch(self, event: WatchEvent) -> None:
         """Hand one event to its object's worker, starting the worker if needed; never blocks."""
@@ -168,6 +171,8 @@ class ResourceSupervisor(Generic[S]):
             slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
             self._slots[uid] = slot
             self.task_group.start_soon(self._serve_object, slot, name=f"{self.name}:{uid}")
+        if self._instruments is not None and slot.arrived is None:
+            slot.arrived = anyio.current_time()
         slot.pending = event
         if slot.raw is not None:
             slot.raw.append(event)
@@ -211,6 +216,12 @@ class ResourceSupervisor(Generic[S]):
             rounds=self._rounds,
             restarts=self._restarts,
         )
+
+    def _report_start(self, slot: _Slot) -> None:
+        """Metrics: how long the round's first event waited (retry rounds are not counted)."""
+        if self._instruments is not None and slot.arrived is not None:
+            self._instruments.round_started(anyio.current_time() - slot.arrived)
+            slot.arrived = None
 
     async def _serve_object(self, slot: _Slot) -> None:
         failures = 0
@@ -298,8 +309,10 @@ class ResourceSupervisor(Generic[S]):
                 state = self._states[slot.uid] = self.new_state()
             if self.limiter is not None:
                 async with self.limiter:
+                    self._report_start(slot)
                     delay = await self.process(event, state, scope)
             else:
+                self._report_start(slot)
                 delay = await self.process(event, state, scope)
             self._rounds += 1
             retry_at = None if delay is None else anyio.current_time() + max(delay, 0.0)
