@@ -62,14 +62,19 @@ async def test_identical_events_in_a_batch_are_folded_into_one() -> None:
     assert poster.posted == 4
 
 
-async def test_events_over_the_rate_limit_are_dropped_not_queued() -> None:
+async def test_events_over_the_rate_limit_are_dropped_not_queued(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     recorder = Recorder(expected=2)
     poster = EventPoster(client=recorder, settings=settings(batch_window=0, rate_limit=2))
     for i in range(5):
         poster.post_nowait(BODY, type="Normal", reason="R", message=f"m{i}")
-    await poster.flush()
+    with caplog.at_level("WARNING", logger="trikopf.posting"):
+        await poster.flush()
     assert len(recorder.posted) == 2
     assert poster.dropped == 3
+    warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(warnings) == 1  # one line for the lot, not one per Event
 
 
 async def test_a_full_queue_drops_new_events() -> None:

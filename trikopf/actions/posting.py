@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -44,6 +46,7 @@ logger = logging.getLogger("trikopf.posting")
 
 _POSTING_CONCURRENCY = 8
 _MAX_MESSAGE = 1024
+_DROP_REPORT_INTERVAL = 10.0
 
 
 class EventClient(Protocol):
@@ -99,6 +102,8 @@ class EventPoster:
     posted: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
     failed: int = attrs.field(default=0, init=False)
+    _unreported: int = attrs.field(default=0, init=False)
+    _reported_at: float = attrs.field(default=-math.inf, init=False)
 
     @property
     def _posting(self) -> PostingSettings:
@@ -129,8 +134,7 @@ class EventPoster:
 
     def _enqueue(self, item: K8sEvent) -> None:
         if len(self._queue) >= self._posting.queue_size:
-            self.dropped += 1
-            logger.warning("Event dropped, the queue is full: %s", item.message)
+            self._drop(1, "the queue is full", item.message)
             return
         self._queue.append(item)
         if self._wakeup is not None:
@@ -175,6 +179,21 @@ class EventPoster:
                 entry[1] += 1
         return [(item, count) for item, count in folded.values()]
 
+    def _drop(self, count: int, why: str, message: str) -> None:
+        # One warning per interval, not one per Event: a flood of drops must not flood the log.
+        self.dropped += count
+        self._unreported += count
+        now = time.monotonic()
+        if now - self._reported_at >= _DROP_REPORT_INTERVAL:
+            logger.warning(
+                "%d Event(s) dropped (%s), e.g. %r; posting.rate_limit/queue_size bound them.",
+                self._unreported,
+                why,
+                message,
+            )
+            self._unreported = 0
+            self._reported_at = now
+
     def _take_token(self) -> bool:
         now = anyio.current_time()
         rate = self._posting.rate_limit
@@ -190,8 +209,7 @@ class EventPoster:
         async with anyio.create_task_group() as tg:
             for item, count in batch:
                 if not self._take_token():
-                    self.dropped += count
-                    logger.warning("Event dropped, over the rate limit: %s", item.message)
+                    self._drop(count, "over the rate limit", item.message)
                     continue
                 tg.start_soon(self._post_one, item, count, limiter)
 
