@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import anyio
@@ -90,7 +91,7 @@ async def test_startup_handler_is_retried_after_a_temporary_error(cluster: Clust
     async with cluster.operator(registry):
         pass
 
-    assert [round(b - a) for a, b in zip(attempts, attempts[1:], strict=False)] == [5, 5]
+    assert [round(b - a) for a, b in itertools.pairwise(attempts)] == [5, 5]
 
 
 async def test_cleanup_that_hangs_is_cut_off_at_its_timeout(cluster: Cluster) -> None:
