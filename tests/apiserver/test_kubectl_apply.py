@@ -5,8 +5,8 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl

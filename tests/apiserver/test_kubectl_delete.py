@@ -7,8 +7,15 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop, wait_until
 
+from tests.apiserver.kubectl_support import (
+    KUBECTL_VERSIONS,
+    MANIFESTS,
+    Kubectl,
+    read_until,
+    stop,
+    wait_until,
+)
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl

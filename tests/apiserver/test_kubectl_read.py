@@ -7,8 +7,8 @@ import pathlib
 import re
 
 import pytest
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop
 
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from tests.apiserver.kubectl_support import MANIFESTS, OLD_KUBECTL, Kubectl
 
+from tests.apiserver.kubectl_support import MANIFESTS, OLD_KUBECTL, Kubectl
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl

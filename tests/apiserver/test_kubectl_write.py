@@ -7,8 +7,8 @@ import stat
 from typing import Any
 
 import pytest
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 
+from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
