@@ -98,7 +98,7 @@ class WatchDecoder:
                     append(event)
                 else:
                     self._parse(buf[pos : stop - 1], events)  # the slow path explains
-                if buf[stop : stop + 2] != b"\r\n":
+                if buf[stop] != 13 or buf[stop + 1] != 10:  # "\r\n"
                     raise WatchProtocolError("watch stream: a chunk does not end with CRLF")
                 pos = stop + 2
                 continue
