@@ -182,13 +182,17 @@ async def process_event(
     progress_key = progress_annotation(settings)
     meta = raw.get("metadata") or {}
     annotations = meta.get("annotations") or {}
+    stored_progress = annotations.get(progress_key)
+    # A cause that began on first sight stays "initial" until it is finished, so that resume
+    # handlers being retried are not forgotten in the following rounds (or after a restart).
+    continued = stored_progress is not None and Progress.decode(stored_progress, now=0.0).initial
     cause = detect_change_cause(
         event_type=event.type,
         body=raw,
         finalizer=finalizer,
         stored_essence=annotations.get(essence_key),
         prefix=prefix,
-        initial=not state.seen,
+        initial=not state.seen or continued,
         essence_limit=persistence.essence_limit,
     )
     state.seen = True
@@ -250,7 +254,7 @@ async def process_event(
             drop_finalizer = has_finalizer and not needs
 
         now = wall_now()
-        progress = Progress.decode(annotations.get(progress_key), now=now)
+        progress = Progress.decode(stored_progress, now=now)
         if progress.purpose != cause.reason.value:
             progress = Progress(purpose=cause.reason.value)
         states: dict[str, HandlerState] = dict(progress.handlers)
@@ -320,7 +324,9 @@ async def process_event(
                 notes[essence_key] = essence
         else:
             encoded = Progress(
-                purpose=cause.reason.value, handlers={h.id: states[h.id] for h, _ in selected}
+                purpose=cause.reason.value,
+                handlers={h.id: states[h.id] for h, _ in selected},
+                initial=cause.initial,
             ).encode()
             if annotations.get(progress_key) != encoded:
                 notes[progress_key] = encoded

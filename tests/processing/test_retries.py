@@ -199,3 +199,29 @@ async def test_a_restarted_operator_continues_the_retries_where_they_stopped(
     await harness.settle()
     assert [r for r, _ in seen] == [0, 1, 2]
     assert seen[2][1] >= 40  # runtime counts from the very first attempt
+
+
+async def test_a_failing_resume_handler_is_retried_in_later_rounds(harness: Harness) -> None:
+    calls: list[tuple[str, int]] = []
+
+    @trikopf.on.create("kopfexamples", registry=harness.registry)
+    async def create_fn(**_: Any) -> None:
+        calls.append(("create", 0))
+
+    @trikopf.on.resume("kopfexamples", registry=harness.registry)
+    async def resume_fn(retry: int, reason: str, **_: Any) -> None:
+        calls.append((reason, retry))
+        if retry < 2:
+            raise trikopf.TemporaryError("later", delay=5)
+
+    await harness.create()
+    await harness.settle()
+    harness.forget()  # a restart: the object is resumed
+    first = await harness.round()
+    assert first.delay == pytest.approx(5)
+    await anyio.sleep(5)  # the same process goes on: the object is no longer "first seen"
+    await harness.settle()
+    await harness.settle()
+    assert calls == [("create", 0), ("resume", 0), ("resume", 1), ("resume", 2)]
+    stored = await harness.get()
+    assert PROGRESS not in stored["metadata"]["annotations"]

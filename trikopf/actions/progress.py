@@ -109,15 +109,16 @@ class Progress:
 
     purpose: str | None = None
     handlers: Mapping[str, HandlerState] = attrs.field(factory=dict)
+    initial: bool = False  # the cause began on the operator's first sight (resume handlers)
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "purpose": self.purpose,
-                "handlers": {k: v.to_raw() for k, v in self.handlers.items()},
-            },
-            separators=(",", ":"),
-        )
+        raw: dict[str, Any] = {
+            "purpose": self.purpose,
+            "handlers": {k: v.to_raw() for k, v in self.handlers.items()},
+        }
+        if self.initial:
+            raw["initial"] = True
+        return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
     def decode(cls, value: str | None, *, now: float) -> Progress:
@@ -133,6 +134,7 @@ class Progress:
         handlers = raw.get("handlers")
         purpose = raw.get("purpose")
         return cls(
+            initial=raw.get("initial") is True,
             purpose=purpose if isinstance(purpose, str) else None,
             handlers={
                 str(k): HandlerState.from_raw(v, now=now)
