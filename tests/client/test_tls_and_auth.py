@@ -65,3 +65,21 @@ async def test_in_cluster_service_account_connects_over_https(tmp_path: pathlib.
             assert client.default_namespace == "kube-system"
             ns = await client.get(await client.resolve("namespaces"), "kube-system")
             assert ns["metadata"]["name"] == "kube-system"
+
+
+async def test_tls_server_name_is_the_name_verified(tmp_path: pathlib.Path) -> None:
+    async with open_apiserver(tls=True) as server:
+        info = load_kubeconfig(server.write_kubeconfig(tmp_path / "config"))
+        namespaces = None
+        # The server's certificate names localhost: verifying that name over 127.0.0.1 works.
+        async with open_client(attrs.evolve(info, tls_server_name="localhost")) as client:
+            namespaces = await client.resolve("namespaces")
+            async with client.watch(namespaces, timeout_seconds=1) as events:
+                assert (await events.__anext__()).type == "ADDED"
+        wrong = attrs.evolve(info, tls_server_name="wrong.example")
+        async with open_client(wrong, settings=SETTINGS) as client:
+            with pytest.raises(ApiConnectionError, match=r"wrong\.example"):
+                await client.request("GET", "/version")
+            with pytest.raises(ApiConnectionError, match=r"wrong\.example"):
+                async with client.watch(namespaces):
+                    pass
