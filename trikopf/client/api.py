@@ -9,6 +9,7 @@ current credentials, re-authenticates once on 401, and is retried with backoff a
 from __future__ import annotations
 
 import datetime
+import logging
 import random
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -41,6 +42,8 @@ from trikopf.client.watching import WatchStream
 from trikopf.structs import ObjectList, ObjectReference, RawBody, Resource
 
 __all__ = ["ApiClient", "ClientSettings", "PatchType", "open_client"]
+
+logger = logging.getLogger("trikopf.client")
 
 PatchType = Literal["merge", "json", "strategic", "apply"]
 
@@ -262,6 +265,7 @@ class ApiClient:
                 error = self._error(method, path, response)
                 if isinstance(error, Unauthorized) and not reauthenticated:
                     reauthenticated = True
+                    logger.info("The API server refused the credentials; authenticating again.")
                     await self._auth.refresh(generation)
                     continue
             attempt += 1
@@ -270,6 +274,7 @@ class ApiClient:
             delay = self._delay(attempt - 1, error)
             if anyio.current_time() + delay - started > self.settings.retry_timeout:
                 raise error
+            logger.debug("Retrying %s in %.2fs after: %s", path, delay, error)
             await anyio.sleep(delay)
 
     def _delay(self, attempt: int, error: ClientError) -> float:
@@ -621,6 +626,7 @@ class ApiClient:
                 error = self._error("GET", path, response)
                 if isinstance(error, Unauthorized) and not reauthenticated:
                     reauthenticated = True
+                    logger.info("The API server refused the credentials; authenticating again.")
                     await self._auth.refresh(generation)
                     continue
             attempt += 1
@@ -629,6 +635,7 @@ class ApiClient:
             delay = self._delay(attempt - 1, error)
             if anyio.current_time() + delay - started > self.settings.retry_timeout:
                 raise error
+            logger.debug("Retrying %s in %.2fs after: %s", path, delay, error)
             await anyio.sleep(delay)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from trikopf.client.api import ApiClient
 
 __all__ = ["WatchStream"]
+
+logger = logging.getLogger("trikopf.client")
 
 
 @attrs.define(eq=False)
@@ -214,6 +217,7 @@ class WatchStream:
             if self._failures >= settings.retry_attempts:
                 self._done = True
                 raise error
+            logger.debug("Resuming %s from %s after: %s", self.path, self.resource_version, error)
             await anyio.sleep(
                 backoff_delay(
                     self._failures - 1,
