@@ -59,7 +59,10 @@ class OperatorServices:
 
     def _configure(self) -> None:
         serving = self.settings.serving
-        self.metrics = OperatorMetrics() if serving.metrics else None
+        if not serving.metrics:
+            self.metrics = None
+        elif self.metrics is None:
+            self.metrics = OperatorMetrics()
         self.endpoints = None
         self.listeners = []
         if serving.liveness or serving.metrics:

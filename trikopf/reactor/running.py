@@ -340,6 +340,7 @@ async def operate(
             await services.startup()
         except ActivityError as exc:
             raise StartupError(f"{exc}; the operator does not start") from exc
+        set_instruments(services.metrics)  # startup handlers may have enabled the metrics
         if credentials is None:
             credentials = discover()
         client_settings = _client_settings(settings)
