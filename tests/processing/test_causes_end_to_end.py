@@ -232,3 +232,56 @@ async def test_a_rejected_handler_patch_is_dropped_but_results_are_kept(harness:
     assert json.loads(stored["metadata"]["annotations"][ESSENCE]) == {"spec": {"size": 1}}
     events = await harness.events()
     assert any("patch was rejected" in m for _, _, m in events)
+
+
+async def test_an_object_changed_while_the_operator_was_down_is_updated_and_resumed(
+    harness: Harness,
+) -> None:
+    calls: list[str] = []
+
+    @trikopf.on.update("kopfexamples", registry=harness.registry)
+    def update_fn(reason: str, **_: Any) -> None:
+        calls.append(f"update:{reason}")
+
+    @trikopf.on.resume("kopfexamples", registry=harness.registry)
+    def resume_fn(reason: str, **_: Any) -> None:
+        calls.append(f"resume:{reason}")
+
+    @trikopf.on.update("kopfexamples", registry=harness.registry, id="both")
+    @trikopf.on.resume("kopfexamples", registry=harness.registry, id="both")
+    def both(**_: Any) -> None:
+        calls.append("both")
+
+    await harness.create()
+    await harness.settle()
+    harness.forget()  # the operator is down...
+    await harness.patch({"spec": {"size": 7}})  # ...while the object changes
+    await harness.settle()
+    await harness.settle()
+    assert calls == ["update:update", "resume:update", "both"]  # "both" once, not twice
+
+
+async def test_resume_handlers_with_deleted_true_also_run_for_objects_being_deleted(
+    harness: Harness,
+) -> None:
+    calls: list[str] = []
+
+    @trikopf.on.delete("kopfexamples", registry=harness.registry)
+    def delete_fn(**_: Any) -> None:
+        calls.append("delete")
+
+    @trikopf.on.resume("kopfexamples", registry=harness.registry, deleted=True)
+    def resume_fn(reason: str, **_: Any) -> None:
+        calls.append(f"resume:{reason}")
+
+    @trikopf.on.resume("kopfexamples", registry=harness.registry)
+    def plain_resume(**_: Any) -> None:
+        calls.append("plain")
+
+    await harness.create()
+    await harness.settle()
+    calls.clear()
+    harness.forget()
+    await harness.delete()
+    await harness.settle()
+    assert calls == ["delete", "resume:delete"]
