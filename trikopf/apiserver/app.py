@@ -725,9 +725,10 @@ def _parse_body(body: bytes, content_type: str, route: Route | None) -> Any:
 
 def _read_object(request: Request, route: Route) -> dict[str, Any]:
     content_type = _content_type(request)
+    protobuf = content_type == "application/vnd.kubernetes.protobuf"
     if content_type in ("application/json", "*/*", ""):
         content_type = JSON
-    elif content_type not in ("application/yaml",):
+    elif content_type not in ("application/yaml",) and not protobuf:
         raise ApiError(
             415,
             "the body of the request was in an unknown format - accepted media types include:"
@@ -735,7 +736,20 @@ def _read_object(request: Request, route: Route) -> dict[str, Any]:
         )
     if not request.body.strip():
         raise ApiError(400, "the body of the request is empty")
-    body = _parse_body(request.body, content_type, route)
+    if protobuf:
+        # kubectl >= 1.31 creates built-in kinds with protobuf bodies (kubectl create ...).
+        from trikopf.apiserver import protobuf as kube_protobuf
+
+        try:
+            body: Any = kube_protobuf.decode_object(request.body)
+        except kube_protobuf.ProtobufError as exc:
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format ({exc}) - accepted media"
+                " types include: application/json, application/yaml",
+            ) from None
+    else:
+        body = _parse_body(request.body, content_type, route)
     resource = route.resource
     if not isinstance(body, dict):
         raise ApiError(
