@@ -144,6 +144,21 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _endpoint(option: str, default_path: str) -> Any:
+    """An argparse type: ``http://HOST:PORT/PATH``, checked now so a typo fails at once."""
+
+    def check(value: str) -> str:
+        from trikopf.engines.serving import parse_endpoint
+
+        try:
+            parse_endpoint(value, what=option, default_path=default_path)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return check
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trikopf",
@@ -208,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     out.add_argument("--log-format", choices=LOG_FORMATS, default="plain", help="default: plain")
+    serving = parser.add_argument_group("health and metrics")
+    serving.add_argument(
+        "--liveness",
+        metavar="URL",
+        type=_endpoint("--liveness", "/healthz"),
+        help="serve liveness (with the probes' results) at this URL, e.g. "
+        "http://0.0.0.0:8080/healthz; /readyz answers on the same host and port",
+    )
+    serving.add_argument(
+        "--metrics",
+        metavar="URL",
+        type=_endpoint("--metrics", "/metrics"),
+        help="serve Prometheus metrics at this URL, e.g. http://0.0.0.0:8080/metrics",
+    )
     parser.add_argument(
         "--backend",
         choices=("trio", "asyncio"),
@@ -253,6 +282,8 @@ async def _run(args: argparse.Namespace) -> None:
     from trikopf.settings import OperatorSettings
 
     settings = OperatorSettings()
+    settings.serving.liveness = args.liveness
+    settings.serving.metrics = args.metrics
     documents = load_manifests(args.apply)
     async with contextlib.AsyncExitStack() as stack:
         kubeconfig = args.kubeconfig
