@@ -10,6 +10,7 @@ from trikopf.actions.posting import event, exception, info, warn
 from trikopf.bodies import Annotations, Body, Labels, Logger, Memo, Meta, Patch, Spec, Status
 from trikopf.causes import Reason
 from trikopf.diffs import Diff, DiffItem, DiffOperation
+from trikopf.engines.background import DaemonPatch
 from trikopf.engines.stopping import DaemonStopped, StopReason
 from trikopf.errors import (
     ErrorsMode,
@@ -39,6 +40,7 @@ __all__ = [
     "PRESENT",
     "Annotations",
     "Body",
+    "DaemonPatch",
     "DaemonStopped",
     "Diff",
     "DiffItem",

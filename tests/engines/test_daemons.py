@@ -274,3 +274,28 @@ async def test_sync_daemon_honours_the_stopped_flag_from_its_thread(
 
     assert reasons == [StopReason.DELETED]
     assert not [r for r in caplog.records if "did not stop" in r.getMessage()]
+
+
+async def test_daemon_keeps_a_status_field_current_by_flushing_its_patch(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+
+    @trikopf.daemon("kopfexamples", registry=registry)
+    async def reporter(
+        stopped: trikopf.DaemonStopped, patch: trikopf.DaemonPatch, **_: Any
+    ) -> None:
+        checks = 0
+        while not stopped:
+            checks += 1
+            patch.status["checks"] = checks
+            await patch.flush()
+            await stopped.wait(10)
+
+    async with cluster.operator(registry):
+        await cluster.create()
+        started = anyio.current_time()
+        await cluster.wait_for(lambda b: b is not None and b.get("status", {}).get("checks") == 3)
+        took = anyio.current_time() - started
+
+    assert 20 <= took < 21

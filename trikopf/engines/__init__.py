@@ -5,7 +5,7 @@ Layered above :mod:`trikopf.actions` and under :mod:`trikopf.reactor`, which cal
 
 from __future__ import annotations
 
-from trikopf.engines.background import BackgroundEngine, BackgroundStatistics
+from trikopf.engines.background import BackgroundEngine, BackgroundStatistics, DaemonPatch
 from trikopf.engines.stopping import (
     AsyncDaemonStopped,
     DaemonStopped,
@@ -17,6 +17,7 @@ __all__ = [
     "AsyncDaemonStopped",
     "BackgroundEngine",
     "BackgroundStatistics",
+    "DaemonPatch",
     "DaemonStopped",
     "StopReason",
     "SyncDaemonStopped",

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
+import anyio.from_thread
 import attrs
 
 from trikopf.actions.execution import Defaults
@@ -42,6 +43,7 @@ __all__ = [
     "BackgroundEngine",
     "BackgroundStatistics",
     "BackgroundTask",
+    "DaemonPatch",
     "LiveBody",
     "is_async_fn",
 ]
@@ -64,6 +66,30 @@ class Scope(Protocol):
     def start_soon(
         self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
     ) -> None: ...
+
+
+class DaemonPatch(Patch):
+    """The ``patch`` of daemons and timers: sent when the call returns, or earlier on request.
+
+    A daemon runs for long, so it may send what it wrote so far without returning:
+    ``await patch.flush()`` in async daemons, ``patch.flush_from_thread()`` in sync ones. The
+    patch is empty again afterwards. Failures to send are logged, never raised.
+    """
+
+    def __init__(self, sender: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        super().__init__()
+        self._sender = sender
+
+    async def flush(self) -> None:
+        """Send the changes written so far as one merge-patch, and start afresh."""
+        changes = merge_into({}, self)
+        self.clear()
+        if changes:
+            await self._sender(changes)
+
+    def flush_from_thread(self) -> None:
+        """The same, from a sync daemon's thread (blocks the thread until it is sent)."""
+        anyio.from_thread.run(self.flush)
 
 
 class LiveBody:
@@ -148,7 +174,7 @@ class BackgroundTask:
     ) -> tuple[dict[str, Any], Patch]:
         """The handler's kwargs over the newest body (live views), with a fresh ``patch``."""
         live = self.obj.live
-        patch = Patch()
+        patch = DaemonPatch(self._send_changes)
         kwargs = build_kwargs(
             body=Body(_LivePart(live, ())),
             patch=patch,
@@ -173,6 +199,9 @@ class BackgroundTask:
         changes = merge_into({}, patch)
         if result is not None:
             merge_into(changes, {"status": {self.handler.id: result}})
+        await self._send_changes(changes)
+
+    async def _send_changes(self, changes: dict[str, Any]) -> None:
         if not changes:
             return
         try:
