@@ -28,13 +28,15 @@ async def test_syntax_error_in_the_handlers_file_is_one_line_naming_file_and_lin
     handlers = tmp_path / "handlers.py"
     handlers.write_text("import trikopf\n\ndef broken(:\n    pass\n")
     async with open_operator_process([str(handlers)]) as process:
-        assert await process.wait() == 2
+        code = await process.wait()
+        assert code == 2, process.output
     assert_one_clear_line(process, f"syntax error in {handlers}, line 3")
 
 
 async def test_missing_handlers_file_is_reported(tmp_path: pathlib.Path) -> None:
     async with open_operator_process([str(tmp_path / "nope.py")]) as process:
-        assert await process.wait() == 2
+        code = await process.wait()
+        assert code == 2, process.output
     assert_one_clear_line(process, "no such handlers file")
 
 
@@ -48,7 +50,8 @@ async def test_unreachable_cluster_is_reported_quickly(tmp_path: pathlib.Path) -
     )
     args = ["--kubeconfig", str(kubeconfig), str(EXAMPLES / "01-minimal" / "example.py")]
     async with open_operator_process(args) as process:
-        assert await process.wait(within=20) == 1
+        code = await process.wait(within=20)
+        assert code == 1, process.output
     assert_one_clear_line(process, "cannot reach the Kubernetes API at http://127.0.0.1:1")
 
 
@@ -57,7 +60,8 @@ async def test_bad_kubeconfig_is_reported(tmp_path: pathlib.Path) -> None:
     kubeconfig.write_text("clusters: [this is not: a kubeconfig\n")
     args = ["--kubeconfig", str(kubeconfig), str(EXAMPLES / "01-minimal" / "example.py")]
     async with open_operator_process(args) as process:
-        assert await process.wait() == 1
+        code = await process.wait()
+        assert code == 1, process.output
     assert_one_clear_line(process, "bad cluster configuration")
 
 
@@ -65,7 +69,8 @@ async def test_unknown_resource_is_reported(kubeconfig_path: pathlib.Path) -> No
     # The embedded server runs in this test; the CRD was never applied.
     args = ["--kubeconfig", str(kubeconfig_path), str(EXAMPLES / "01-minimal" / "example.py")]
     async with open_operator_process(args) as process:
-        assert await process.wait() == 1
+        code = await process.wait()
+        assert code == 1, process.output
     assert_one_clear_line(process, "no resource named kopfexamples")
 
 
@@ -89,7 +94,8 @@ async def test_quick_start_handles_the_example_object_and_stops_on_sigint(
         await process.wait_for_line(f"export KUBECONFIG={tmp_path / 'kubeconfig'}")
         await process.wait_for_line("[default/kopf-example-1] Handler 'create_fn' succeeded.")
         process.interrupt()
-        assert await process.wait() == 0
+        code = await process.wait()
+        assert code == 0, process.output
     assert "The operator has stopped." in process.output
 
 
@@ -120,7 +126,8 @@ async def test_second_sigint_stops_at_once_while_a_handler_blocks(
         await process.wait_for_line("send it again to stop at once")
         process.interrupt()
         # Well before the 10 s grace period would have run out.
-        assert await process.wait(within=5) == 0
+        code = await process.wait(within=5)
+        assert code == 0, process.output
     assert "Stopping at once" in process.output
 
 
@@ -142,7 +149,8 @@ async def test_json_log_format_prints_one_object_per_line_with_the_object_named(
     async with open_operator_process(args) as process:
         await process.wait_for_line("succeeded")
         process.interrupt()
-        assert await process.wait() == 0
+        code = await process.wait()
+        assert code == 0, process.output
     records = [json.loads(line) for line in process.lines if line.startswith("{")]
     assert records
     succeeded = [r for r in records if "Handler 'create_fn' succeeded" in r["message"]]

@@ -60,11 +60,12 @@ class OperatorProcess:
 
     async def wait(self, *, within: float = 30.0) -> int:
         """Wait for the process to exit (and its output to be read); return its exit status."""
-        with anyio.fail_after(within):
+        with anyio.move_on_after(within):
             code = await self.process.wait()
             while not self._eof:
                 await self._changed.wait()
-        return code
+            return code
+        raise TimeoutError(f"the operator still runs after {within}s:\n{self.output}")
 
     async def _read(self) -> None:
         stream = self.process.stdout
