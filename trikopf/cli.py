@@ -343,6 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
+        from trikopf.reactor.namespaces import NamespaceSelector
+
+        try:
+            NamespaceSelector.parse(args.namespace, clusterwide=args.all_namespaces)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         load_handlers(args.files, args.module)
         anyio.run(_run, args, backend=args.backend)
     except KeyboardInterrupt:

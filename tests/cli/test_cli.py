@@ -158,3 +158,11 @@ async def test_json_log_format_prints_one_object_per_line_with_the_object_named(
     assert succeeded[0]["object"]["name"] == "kopf-example-1"
     assert succeeded[0]["object"]["namespace"] == "default"
     assert {"time", "level", "logger", "message"} <= set(succeeded[0])
+
+
+async def test_bad_namespace_pattern_is_a_usage_error() -> None:
+    args = ["-n", "Bad_Name", str(EXAMPLES / "01-minimal" / "example.py")]
+    async with open_operator_process(args) as process:
+        code = await process.wait()
+        assert code == 2, process.output
+    assert_one_clear_line(process, "invalid namespace pattern 'Bad_Name'")
