@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import pathlib
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 import trikopf
@@ -97,12 +99,73 @@ async def check_filters(client: ApiClient, resource: Resource) -> None:
     assert "without_label_fn" not in body["status"]
 
 
+async def check_daemons(client: ApiClient, resource: Resource) -> None:
+    body = await wait_for_object(
+        client,
+        resource,
+        NAME,
+        lambda b: (
+            b is not None and (b.get("status") or {}).get("monitor", {}).get("checks", 0) >= 2
+        ),
+        namespace="default",
+        within=20,
+    )
+    assert body is not None
+    assert body["status"]["monitor"]["items"] == 2
+    assert body["metadata"].get("finalizers")  # held while the daemons run
+    await client.delete(resource, NAME, namespace="default")
+    await wait_for_object(client, resource, NAME, lambda b: b is None, namespace="default")
+
+
+async def check_timers(client: ApiClient, resource: Resource) -> None:
+    body = await wait_for_object(
+        client, resource, NAME, status_has("quiet_fn", "heartbeat_fn"), namespace="default"
+    )
+    assert body is not None
+    assert body["status"]["quiet_fn"] == {"items": 2, "field": "value"}
+
+
+async def check_startup_cleanup(client: ApiClient, resource: Resource) -> None:
+    body = await wait_for_object(
+        client, resource, NAME, status_has("use_pool"), namespace="default"
+    )
+    assert body is not None
+    assert body["status"]["use_pool"] == {"pool": "example-pool", "uses": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PROBES_LISTEN = f"127.0.0.1:{_free_port()}"
+
+
+async def check_probes(client: ApiClient, resource: Resource) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{PROBES_LISTEN}") as http:
+        health = await http.get("/healthz")
+        assert health.status_code == 200
+        assert set(health.json()["probes"]) == {"now", "objects"}
+        assert (await http.get("/readyz")).json() == {"ready": True}
+        metrics = await http.get("/metrics")
+        assert "trikopf_watch_events_total" in metrics.text
+
+
+# Environment variables an example reads (set for the duration of its test).
+ENVIRONMENT: dict[str, dict[str, str]] = {"10-probes": {"EXAMPLE_LISTEN": PROBES_LISTEN}}
+
+
 CHECKS: dict[str, Callable[[ApiClient, Resource], Awaitable[None]]] = {
     "01-minimal": check_minimal,
     "02-change-handlers": check_change_handlers,
     "03-field-handlers": check_field_handlers,
     "04-errors": check_errors,
     "05-filters": check_filters,
+    "07-daemons": check_daemons,
+    "08-timers": check_timers,
+    "09-startup-cleanup": check_startup_cleanup,
+    "10-probes": check_probes,
 }
 
 
@@ -126,8 +189,10 @@ def test_every_numbered_example_is_covered() -> None:
 
 @pytest.mark.parametrize("example", sorted(CHECKS))
 async def test_example_has_its_documented_effect(
-    example: str, connection: ConnectionInfo, client: ApiClient
+    example: str, connection: ConnectionInfo, client: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for key, value in ENVIRONMENT.get(example, {}).items():
+        monkeypatch.setenv(key, value)
     settings = trikopf.OperatorSettings()
     settings.processing.batch_window = 0.01
     with fresh_default_registry() as registry:
