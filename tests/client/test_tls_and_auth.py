@@ -83,3 +83,17 @@ async def test_tls_server_name_is_the_name_verified(tmp_path: pathlib.Path) -> N
             with pytest.raises(ApiConnectionError, match=r"wrong\.example"):
                 async with client.watch(namespaces):
                     pass
+
+
+async def test_secrets_never_appear_in_the_reprs_of_the_client_or_its_watches(
+    tmp_path: pathlib.Path,
+) -> None:
+    async with open_apiserver(token="supersecret") as server:
+        info = load_kubeconfig(server.write_kubeconfig(tmp_path / "config"))
+        info = attrs.evolve(info, username="ann", password="pw-secret")
+        async with open_client(info, settings=SETTINGS) as client:
+            namespaces = await client.resolve("namespaces")
+            async with client.watch(namespaces, timeout_seconds=1) as events:
+                for text in (repr(info), repr(client), repr(events)):
+                    assert "supersecret" not in text
+                    assert "pw-secret" not in text
