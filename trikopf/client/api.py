@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -22,7 +21,7 @@ import httpx
 
 from trikopf._util.instruments import current_instruments
 from trikopf.client import jsonlib
-from trikopf.client.auth import Authenticator, CredentialsSource, build_ssl_context
+from trikopf.client.auth import Authenticator, CredentialsSource
 from trikopf.client.config import ConnectionInfo
 from trikopf.client.discovery import DiscoveryCache
 from trikopf.client.errors import (
@@ -37,6 +36,7 @@ from trikopf.client.errors import (
     describe,
     error_from_status,
 )
+from trikopf.client.session import ClientSettings, Session, make_session
 from trikopf.client.throttle import RateLimiter, backoff_delay
 from trikopf.client.watching import WatchStream
 from trikopf.structs import ObjectList, ObjectReference, RawBody, Resource
@@ -56,78 +56,9 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
-@attrs.frozen(kw_only=True)
-class ClientSettings:
-    """How the client talks to the API server. Times are in seconds.
-
-    ``retry_attempts`` counts every attempt (the first included); ``retry_timeout`` bounds the
-    time spent on retrying one request. ``rate_limit`` is requests per second on average with
-    bursts of ``rate_burst`` (``math.inf`` disables the limiter). ``watch_inactivity_timeout``
-    is the default silence after which a watch stream counts as dead (``None``: never).
-    """
-
-    request_timeout: float = 30.0
-    connect_timeout: float = 10.0
-    retry_attempts: int = 6
-    retry_timeout: float = 120.0
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    backoff_jitter: float = 0.5
-    rate_limit: float = 50.0
-    rate_burst: int = 100
-    watch_inactivity_timeout: float | None = None
-    watch_read_size: int = 16 * 1024
-    discovery_refresh_interval: float = 0.0
-    user_agent: str = "trikopf"
-    event_component: str = "trikopf"
-
-
 def _now_rfc3339() -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _now_micro() -> str:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@attrs.define(eq=False)
-class _Session:
-    """One httpx client for requests and one transport for watches, for one TLS identity."""
-
-    http: httpx.AsyncClient
-    watch_http: httpx.AsyncClient
-    identity: tuple[bytes | None, bytes | None]
-    info: ConnectionInfo
-
-
-def _make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSettings) -> _Session:
-    from trikopf.client.transport import WatchTransport
-
-    cert, key = auth.tls_material()
-    ssl_context: ssl.SSLContext | None = None
-    if info.server.startswith("https://"):
-        ssl_context = build_ssl_context(info, cert=cert, key=key)
-    timeout = httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
-    headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
-    http = httpx.AsyncClient(
-        base_url=info.server,
-        verify=ssl_context if ssl_context is not None else True,
-        proxy=info.proxy_url,
-        timeout=timeout,
-        headers=headers,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
-        trust_env=False,
-    )
-    watch_http = httpx.AsyncClient(
-        base_url=info.server,
-        transport=WatchTransport(ssl_context=ssl_context, proxy_url=info.proxy_url),
-        timeout=httpx.Timeout(None, connect=settings.connect_timeout),
-        headers={**headers, "Accept-Encoding": "identity"},
-        trust_env=False,
-    )
-    return _Session(http=http, watch_http=watch_http, identity=(cert, key), info=info)
 
 
 def _count_request(verb: str, code: int) -> None:
@@ -148,8 +79,8 @@ class ApiClient:
 
     settings: ClientSettings
     _auth: Authenticator
-    _session: _Session
-    _retired: list[_Session] = attrs.field(factory=list)
+    _session: Session
+    _retired: list[Session] = attrs.field(factory=list)
     _limiter: RateLimiter = attrs.field(init=False)
     _discovery: DiscoveryCache = attrs.field(init=False)
     _rng: random.Random = attrs.field(factory=random.Random, init=False)
@@ -173,12 +104,12 @@ class ApiClient:
         """The namespace of the kubeconfig context or the pod (``"default"`` otherwise)."""
         return self._auth.info.namespace
 
-    def _current_session(self) -> _Session:
+    def _current_session(self) -> Session:
         # Exec plugins and login handlers may hand out a new client certificate: new TLS.
         identity = self._auth.tls_material()
         if identity != self._session.identity or self._auth.info != self._session.info:
             self._retired.append(self._session)
-            self._session = _make_session(self._auth.info, self._auth, self.settings)
+            self._session = make_session(self._auth.info, self._auth, self.settings)
         return self._session
 
     async def _headers(self) -> tuple[dict[str, str], int]:
@@ -665,7 +596,7 @@ async def open_client(
     if settings.retry_attempts < 1:
         raise ConfigError("retry_attempts must be at least 1")
     auth = await Authenticator.start(info, source)
-    session = _make_session(auth.info, auth, settings)
+    session = make_session(auth.info, auth, settings)
     client = ApiClient(settings, auth, session)
     try:
         yield client

@@ -1,0 +1,77 @@
+"""Client settings and the HTTP machinery of one TLS identity (requests and watches)."""
+
+from __future__ import annotations
+
+import ssl
+
+import attrs
+import httpx
+
+from trikopf.client.auth import Authenticator, build_ssl_context
+from trikopf.client.config import ConnectionInfo
+from trikopf.client.transport import WatchTransport
+
+__all__ = ["ClientSettings", "Session", "make_session"]
+
+
+@attrs.frozen(kw_only=True)
+class ClientSettings:
+    """How the client talks to the API server. Times are in seconds.
+
+    ``retry_attempts`` counts every attempt (the first included); ``retry_timeout`` bounds the
+    time spent on retrying one request. ``rate_limit`` is requests per second on average with
+    bursts of ``rate_burst`` (``math.inf`` disables the limiter). ``watch_inactivity_timeout``
+    is the default silence after which a watch stream counts as dead (``None``: never).
+    """
+
+    request_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    retry_attempts: int = 6
+    retry_timeout: float = 120.0
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    backoff_jitter: float = 0.5
+    rate_limit: float = 50.0
+    rate_burst: int = 100
+    watch_inactivity_timeout: float | None = None
+    watch_read_size: int = 16 * 1024
+    discovery_refresh_interval: float = 0.0
+    user_agent: str = "trikopf"
+    event_component: str = "trikopf"
+
+
+@attrs.define(eq=False)
+class Session:
+    """One httpx client for requests and one transport for watches, for one TLS identity."""
+
+    http: httpx.AsyncClient
+    watch_http: httpx.AsyncClient
+    identity: tuple[bytes | None, bytes | None]
+    info: ConnectionInfo
+
+
+def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSettings) -> Session:
+    """Build (not connect) the httpx clients for ``info`` and the TLS material in force."""
+    cert, key = auth.tls_material()
+    ssl_context: ssl.SSLContext | None = None
+    if info.server.startswith("https://"):
+        ssl_context = build_ssl_context(info, cert=cert, key=key)
+    timeout = httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
+    headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
+    http = httpx.AsyncClient(
+        base_url=info.server,
+        verify=ssl_context if ssl_context is not None else True,
+        proxy=info.proxy_url,
+        timeout=timeout,
+        headers=headers,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+        trust_env=False,
+    )
+    watch_http = httpx.AsyncClient(
+        base_url=info.server,
+        transport=WatchTransport(ssl_context=ssl_context, proxy_url=info.proxy_url),
+        timeout=httpx.Timeout(None, connect=settings.connect_timeout),
+        headers={**headers, "Accept-Encoding": "identity"},
+        trust_env=False,
+    )
+    return Session(http=http, watch_http=watch_http, identity=(cert, key), info=info)
