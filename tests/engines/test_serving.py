@@ -81,9 +81,14 @@ async def test_readyz_turns_ready_after_the_first_list_and_healthz_reports_probe
             raise ConnectionError("the database went away")
         return {"db": "up"}
 
-    @trikopf.on.create("kopfexamples", registry=registry)
-    async def create_fn(**_: Any) -> None:
-        pass
+    moments = Moments()
+
+    @trikopf.daemon("kopfexamples", registry=registry)
+    async def slow_to_stop(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+        moments.mark("started")
+        await stopped.wait()
+        moments.mark("asked")
+        await anyio.sleep(3)
 
     port = free_port()
     settings = quiet_settings()
@@ -131,7 +136,14 @@ async def test_readyz_turns_ready_after_the_first_list_and_healthz_reports_probe
             assert len(calls) == 2
 
             assert (await http.get("/nothing")).status_code == 404
-        stop.set()
+
+            # While it stops (its daemon takes 3 seconds), it is no longer ready.
+            await cluster.create()
+            await moments.wait_for("started")
+            stop.set()
+            await moments.wait_for("asked")
+            stopping = await http.get("/readyz")
+            assert stopping.status_code == 503
 
 
 async def test_metrics_are_scraped_and_the_counters_move_as_handlers_run(

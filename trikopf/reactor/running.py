@@ -23,7 +23,7 @@ import functools
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
 
 import anyio
@@ -107,6 +107,7 @@ class _Reactor:
     hooks: tuple[ObjectHook, ...] = ()
     limiter: anyio.CapacityLimiter | None = None
     background: BackgroundEngine | None = None  # daemons and timers (trikopf/engines)
+    on_stopping: Callable[[], None] | None = None  # e.g. /readyz turns unready
     drain_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     discovery_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopping: bool = False
@@ -122,6 +123,8 @@ class _Reactor:
         self.discovery_scope.cancel()
         if self.background is not None:
             self.background.shutdown()  # daemons and timers get their own graceful windows
+        if self.on_stopping is not None:
+            self.on_stopping()
         for watch_scope, supervisor in self._live.values():
             watch_scope.cancel()
             supervisor.stop()
@@ -178,6 +181,12 @@ class _Reactor:
         raw = None
         if self.registry.watching_handlers_for(resource):
             raw = functools.partial(self._handle_raw, resource)
+        # Coalescing bursts only pays off for rounds that run handlers; raw events need no wait.
+        needs_rounds = bool(
+            self.registry.changing_handlers_for(resource)
+            or self.registry.daemon_handlers_for(resource)
+            or self.registry.timer_handlers_for(resource)
+        )
         async with anyio.create_task_group() as tg:
             supervisor: ResourceSupervisor[Any] = ResourceSupervisor(
                 tg,
@@ -186,7 +195,7 @@ class _Reactor:
                 raw=raw,
                 limiter=self.limiter,
                 idle_timeout=processing.idle_timeout,
-                batch_window=processing.batch_window,
+                batch_window=processing.batch_window if needs_rounds else 0.0,
                 name=where(resource, namespace),
             )
             watch_scope = anyio.CancelScope()
@@ -360,6 +369,7 @@ async def operate(
                     else None
                 ),
                 background=services.background(cast(Any, client), poster),
+                on_stopping=functools.partial(services.set_ready, False),
             )
             services.track_objects(reactor.object_counts)
             # trikopf.info & co. find the poster through a context variable that tasks inherit.
