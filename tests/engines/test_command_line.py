@@ -1,0 +1,63 @@
+"""``python -m trikopf --liveness URL --metrics URL``, as a user runs it, with a cleanup handler."""
+
+from __future__ import annotations
+
+import pathlib
+import socket
+
+import httpx
+import pytest
+
+from trikopf.testing import open_operator_process
+
+EXAMPLES = pathlib.Path(__file__).parent.parent.parent / "examples"
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_command_line_serves_health_and_metrics_and_cleans_up_on_sigint(
+    tmp_path: pathlib.Path,
+) -> None:
+    port = free_port()
+    args = [
+        "--dev-cluster",
+        "--dev-kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        "--apply",
+        str(EXAMPLES / "obj.yaml"),
+        "--liveness",
+        f"http://127.0.0.1:{port}/alive",
+        "--metrics",
+        f"http://127.0.0.1:{port}/prometheus",
+        str(EXAMPLES / "09-startup-cleanup" / "example.py"),
+    ]
+    async with open_operator_process(args) as process:
+        await process.wait_for_line("The operator is ready")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            alive = await http.get("/alive")
+            assert alive.status_code == 200, process.output
+            assert alive.json() == {"ok": True, "probes": {}}
+            assert (await http.get("/readyz")).json() == {"ready": True}
+            await process.wait_for_line("Handler 'use_pool' succeeded.")
+            metrics = await http.get("/prometheus")
+            assert 'trikopf_handler_runs_total{handler="use_pool",outcome="success"} 1.0' in (
+                metrics.text
+            )
+        process.interrupt()
+        assert await process.wait() == 0, process.output
+    assert "The pool is closed after 1 uses." in process.output
+
+
+async def test_a_bad_liveness_url_is_a_usage_error() -> None:
+    async with open_operator_process(["--liveness", "localhost:8080", "handlers.py"]) as process:
+        assert await process.wait() == 2
+    assert "--liveness must look like http://HOST:PORT/PATH" in process.output
