@@ -36,8 +36,6 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ABSENT",
-    "EVERYTHING",
-    "PRESENT",
     "Annotations",
     "Body",
     "DaemonPatch",
@@ -45,6 +43,7 @@ __all__ = [
     "Diff",
     "DiffItem",
     "DiffOperation",
+    "EVERYTHING",
     "ErrorsMode",
     "HandlerResultError",
     "HandlerRetriesError",
@@ -55,6 +54,7 @@ __all__ = [
     "Meta",
     "OperatorRegistry",
     "OperatorSettings",
+    "PRESENT",
     "Patch",
     "PermanentError",
     "Reason",
