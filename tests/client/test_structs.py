@@ -153,3 +153,20 @@ def test_typed_spec_error_names_every_offending_field() -> None:
 def test_typed_spec_rejects_a_spec_that_is_not_an_object() -> None:
     with pytest.raises(SpecError, match="spec: expected an object, got list"):
         structure_spec([1, 2], Spec)
+
+
+def test_nulls_in_api_bodies_read_as_defaults() -> None:
+    meta = ObjectMeta.from_raw({"name": "a", "labels": None, "finalizers": None})
+    assert meta.labels == {}
+    assert meta.finalizers == []
+    event = Event.from_raw({"metadata": {"annotations": None}, "count": None})
+    assert event.metadata.annotations == {}
+
+
+@attrs.frozen
+class Optional_:
+    replicas: int | None
+
+
+def test_a_users_spec_keeps_explicit_nulls() -> None:
+    assert structure_spec({"replicas": None}, Optional_) == Optional_(replicas=None)

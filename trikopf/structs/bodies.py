@@ -39,7 +39,9 @@ _B = TypeVar("_B", bound="_Body")
 
 
 class _Body:
-    """``from_raw`` and ``to_raw`` for every body class."""
+    """``from_raw`` and ``to_raw`` for every body class; ``null`` reads as the default."""
+
+    __trikopf_drop_nulls__ = True
 
     @classmethod
     def from_raw(cls: type[_B], raw: Mapping[str, Any]) -> _B:

@@ -37,13 +37,26 @@ def to_camel(name: str) -> str:
 
 _ALWAYS_WRITTEN = frozenset({"api_version", "kind"})
 
+DROP_NULLS = "__trikopf_drop_nulls__"
+"""A class attribute: when true, ``null`` values are read as absent (the field's default)."""
+
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=True)
 
     def structure_factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
         overrides = {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
-        return make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        fn = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        if not getattr(cls, DROP_NULLS, False):
+            return fn
+
+        def without_nulls(raw: Any, target: type[Any]) -> Any:
+            # The API writes `null` for absent lists and maps (`labels: null`): take defaults.
+            if isinstance(raw, Mapping):
+                raw = {k: v for k, v in raw.items() if v is not None}
+            return fn(raw, target)
+
+        return without_nulls
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         # apiVersion and kind identify a body on the wire: always written, even at default.
