@@ -197,3 +197,26 @@ async def test_stop_lets_the_running_round_finish_and_refuses_new_events() -> No
         supervisor.dispatch(event("b", 1))
     assert [r[:2] for r in recorder.rounds] == [("a", "1")]
     assert supervisor.statistics().workers == 0
+
+
+async def test_raw_handlers_see_every_event_in_order_and_the_first_without_the_batch_wait() -> None:
+    recorder = Recorder(duration=1.0)
+    raw_seen: list[tuple[str, float]] = []
+
+    async def raw(ev: WatchEvent) -> None:
+        raw_seen.append((str(ev.resource_version), anyio.current_time()))
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, raw=raw, batch_window=2.0)
+        start = anyio.current_time()
+        supervisor.dispatch(event("a", 1))
+        await anyio.sleep(0.5)
+        supervisor.dispatch(event("a", 2))
+        supervisor.dispatch(event("a", 3))
+        await recorder.wait_for_rounds(1)
+        supervisor.stop()
+    assert [v for v, _ in raw_seen] == ["1", "2", "3"]
+    assert raw_seen[0][1] - start == pytest.approx(0.0)
+    # The round waited for the burst to settle and saw only its newest body.
+    assert [r[1] for r in recorder.rounds] == ["3"]
+    assert recorder.rounds[0][2] - start == pytest.approx(3.0)

@@ -250,8 +250,16 @@ class ResourceSupervisor(Generic[S]):
             if slot.pending is None:
                 slot.pending = slot.last
 
+    async def _run_raw(self, slot: _Slot) -> None:
+        # Every raw event, in order, one object at a time (on.event handlers; errors are theirs).
+        if slot.raw and self.raw is not None:
+            backlog, slot.raw = slot.raw, []
+            for raw_event in backlog:
+                await self.raw(raw_event)
+
     async def _serve_rounds(self, slot: _Slot, scope: ObjectScope) -> None:
         retry_at: float | None = None
+        burst = True  # a new worker starts with the first event of a burst
         while True:
             if self._is_stopping():
                 # Stay while the object's own tasks finish; the operator's grace period bounds it.
@@ -286,11 +294,16 @@ class ResourceSupervisor(Generic[S]):
                         # Idle: no await since the wait above, so no event can slip in between.
                         self._slots.pop(slot.uid, None)
                         return
-                elif self.batch_window > 0:
-                    # A new burst: let it settle, then only its newest body is processed.
-                    await anyio.sleep(self.batch_window)
-                    if self._is_stopping():
-                        continue
+                else:
+                    burst = True
+            if burst and self.batch_window > 0:
+                # Raw-event handlers see the burst's first event now, not after the window.
+                await self._run_raw(slot)
+                # A new burst: let it settle, then only its newest body is processed.
+                await anyio.sleep(self.batch_window)
+                if self._is_stopping():
+                    continue
+            burst = False
 
             event = slot.pending
             assert event is not None
@@ -299,10 +312,7 @@ class ResourceSupervisor(Generic[S]):
             if slot.wakeup.is_set():
                 slot.wakeup = anyio.Event()
 
-            if slot.raw and self.raw is not None:
-                backlog, slot.raw = slot.raw, []
-                for raw_event in backlog:
-                    await self.raw(raw_event)
+            await self._run_raw(slot)
 
             state = self._states.get(slot.uid)
             if state is None:
