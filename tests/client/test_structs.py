@@ -164,9 +164,9 @@ def test_nulls_in_api_bodies_read_as_defaults() -> None:
 
 
 @attrs.frozen
-class Optional_:
+class MaybeReplicas:
     replicas: int | None
 
 
 def test_a_users_spec_keeps_explicit_nulls() -> None:
-    assert structure_spec({"replicas": None}, Optional_) == Optional_(replicas=None)
+    assert structure_spec({"replicas": None}, MaybeReplicas) == MaybeReplicas(replicas=None)
