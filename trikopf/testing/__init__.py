@@ -6,11 +6,12 @@
   subprocess, collects its log, waits for lines, and stops it with SIGINT.
 - :func:`wait_for_object` waits, through a watch and with a deadline, until an object matches a
   condition: the way to assert on an operator's effects without sleeping.
+- :mod:`trikopf.testing.pytest_plugin` has pytest fixtures for the embedded API server.
 
 Typical use with the embedded API server::
 
     async with open_apiserver() as server:
-        connection = load_kubeconfig_dict(server.kubeconfig)
+        connection = load_kubeconfig(server.write_kubeconfig(tmp_path / "kubeconfig"))
         async with open_operator(registry, connection=connection) as operator:
             ...  # create objects, wait_for_object(...) on their status
 """
