@@ -131,10 +131,16 @@ class NetworkingSettings:
 
     - ``connect_timeout``: opening a connection to the API server (seconds).
     - ``request_timeout``: one non-watch request, start to end (seconds).
+    - ``rate_limit``: requests per second to the API server on average (``None``: no limit,
+      as in Kopf; the server's own priority and fairness protect it). A limit also caps how
+      many objects per second the operator can handle, since every round sends a PATCH.
+    - ``rate_burst``: how many requests may go at once above ``rate_limit``.
     """
 
     connect_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     request_timeout: float | None = attrs.field(default=60.0, validator=_positive_or_none)
+    rate_limit: float | None = attrs.field(default=None, validator=_positive_or_none)
+    rate_burst: int = attrs.field(default=100, validator=_positive)
 
 
 @attrs.define(kw_only=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -268,7 +269,10 @@ _FLUSH_TIMEOUT = 2.0
 
 def _client_settings(settings: OperatorSettings) -> ClientSettings:
     networking = settings.networking
-    overrides: dict[str, float] = {}
+    overrides: dict[str, float] = {
+        "rate_limit": math.inf if networking.rate_limit is None else networking.rate_limit,
+        "rate_burst": networking.rate_burst,
+    }
     if networking.request_timeout is not None:
         overrides["request_timeout"] = networking.request_timeout
     if networking.connect_timeout is not None:
