@@ -138,10 +138,13 @@ class Kubectl:
 async def read_until(
     stream: anyio.abc.ByteReceiveStream, needle: str, *, timeout: float = 30
 ) -> str:
-    """Read a process's output until ``needle`` appears; return everything read so far."""
+    """Read a process's output until the line holding ``needle`` is complete; return it all.
+
+    Output arrives in pieces of any size, so a needle is only "seen" with its whole line.
+    """
     seen = ""
     with anyio.fail_after(timeout):
-        while needle not in seen:
+        while needle not in seen or "\n" not in seen[seen.index(needle) :]:
             seen += (await stream.receive()).decode()
     return seen
 

@@ -95,7 +95,7 @@ async def test_delete_of_an_object_with_finalizers_waits_for_them(
         assert waiting.returncode is None
         await remove_finalizer(kubectl)
         assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "deleted\n")
+        output = await read_until(waiting.stdout, "deleted")
         assert output == f'kopfexample.kopf.dev "{NAME}" deleted\n'
         with anyio.fail_after(30):
             await waiting.wait()
@@ -118,7 +118,7 @@ async def test_wait_for_delete_returns_when_the_object_is_gone(
         assert waiting.returncode is None
         await remove_finalizer(kubectl)
         assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "condition met\n")
+        output = await read_until(waiting.stdout, "condition met")
         assert output == f"kopfexample.kopf.dev/{NAME} condition met\n"
         with anyio.fail_after(30):
             await waiting.wait()

@@ -148,12 +148,11 @@ async def test_get_watch_sees_changes_as_they_happen(
     )
     try:
         assert process.stdout is not None
-        # Whole lines only: output may arrive in pieces.
-        seen = await read_until(process.stdout, "value\n")
+        seen = await read_until(process.stdout, "value")
         await kubectl.run(
             "patch", "kex", "kopf-example-1", "--type=merge", "-p", '{"spec": {"field": "changed"}}'
         )
-        seen += await read_until(process.stdout, "changed\n")
+        seen += await read_until(process.stdout, "changed")
         await kubectl.run("delete", "kex", "kopf-example-1", "--wait=false")
         # The deletion arrives as the last state of the object.
         lines = [line.split() for line in seen.splitlines() if line.strip()]
@@ -162,3 +161,22 @@ async def test_get_watch_sees_changes_as_they_happen(
         assert ["kopf-example-1", "changed"] in lines
     finally:
         await stop(process)
+
+
+async def test_get_watch_prints_printer_columns_for_every_change(
+    kubectl: Kubectl, apiserver: ApiServer
+) -> None:
+    await make_example(kubectl)
+    process = await kubectl.open("get", "kex", "--watch")
+    try:
+        assert process.stdout is not None
+        seen = await read_until(process.stdout, "kopf-example-1")
+        patch = '{"spec": {"duration": "7m"}}'
+        await kubectl.run("patch", "kex", "kopf-example-1", "--type=merge", "-p", patch)
+        seen += await read_until(process.stdout, "7m")
+    finally:
+        await stop(process)
+    table = rows(seen)
+    # The header comes once; every event is a row of the CRD's printer columns.
+    assert table[0] == ["NAME", "DURATION", "CHILDREN", "MESSAGE", "AGE"]
+    assert [row[:2] for row in table[1:]] == [["kopf-example-1", "1m"], ["kopf-example-1", "7m"]]

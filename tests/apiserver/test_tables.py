@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -373,3 +374,34 @@ def test_date_columns_render_ages_and_flag_bad_timestamps() -> None:
         for value in ("2026-01-02T10:00:00Z", "yesterday", 5)
     ]
     assert cells == ["120m", "<invalid>", None]
+
+
+def test_watch_events_carry_one_row_tables_with_headers_only_first() -> None:
+    from trikopf.apiserver.tables import tabulate_watch_line
+
+    def render(obj: dict[str, Any]) -> dict[str, Any]:
+        return render_table(
+            [obj],
+            kind_is_list=False,
+            printer_columns=[],
+            resource_version="1",
+            continue_=None,
+            now=NOW,
+        )
+
+    obj = kex("a")
+    obj["metadata"]["resourceVersion"] = "17"
+    line = json.dumps({"type": "MODIFIED", "object": obj}).encode() + b"\n"
+    first = json.loads(tabulate_watch_line(line, render, headers=True))
+    assert first["type"] == "MODIFIED"
+    assert first["object"]["kind"] == "Table"
+    assert [c["name"] for c in first["object"]["columnDefinitions"]] == ["Name", "Age"]
+    assert first["object"]["rows"][0]["cells"] == ["a", "5m"]
+    assert first["object"]["metadata"] == {"resourceVersion": "17"}
+    later = json.loads(tabulate_watch_line(line, render, headers=False))
+    assert later["object"]["columnDefinitions"] == []
+    assert later["object"]["rows"][0]["cells"] == ["a", "5m"]
+    bookmark = (
+        b'{"type":"BOOKMARK","object":{"kind":"KopfExample","metadata":{"resourceVersion":"9"}}}\n'
+    )
+    assert tabulate_watch_line(bookmark, render, headers=True) == bookmark

@@ -489,3 +489,27 @@ def render_table(
         "columnDefinitions": [dict(definition) for definition, _ in columns],
         "rows": rows,
     }
+
+
+def tabulate_watch_line(
+    line: bytes,
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    headers: bool,
+) -> bytes:
+    """Turn one watch event line into the same event carrying a one-row Table.
+
+    ``render`` makes the Table of one object (see :func:`render_table`). The real server
+    sends column definitions with the first event of a watch only (``headers``), so kubectl
+    prints the header line once. BOOKMARK and ERROR events pass unchanged.
+    """
+    event = json.loads(line)
+    obj = event.get("object")
+    if event.get("type") in ("BOOKMARK", "ERROR") or not isinstance(obj, dict):
+        return line
+    table = render(obj)
+    if not headers:
+        table["columnDefinitions"] = []
+    table["metadata"] = {"resourceVersion": str(obj.get("metadata", {}).get("resourceVersion", ""))}
+    event["object"] = table
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
