@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -389,6 +390,17 @@ class ApiApp:
             send_initial_events=(request.query_value("sendInitialEvents", "") or "") in _TRUE,
         )
         store, faults = self.store, self.faults
+        table = _table_version(request)
+        if table and route.subresource is None:
+            # kubectl get --watch asks for Tables: each event carries a one-row Table.
+            def render(obj: dict[str, Any]) -> dict[str, Any]:
+                return self._table(request, route, [obj], table, False, None, None)
+
+            return Response(
+                status=200,
+                headers=[("Content-Type", JSON), ("Cache-Control", "no-cache, private")],
+                stream=lambda: _tabulated(stream_watch(store, faults, watch_request), render),
+            )
         return Response(
             status=200,
             headers=[("Content-Type", JSON), ("Cache-Control", "no-cache, private")],
@@ -807,6 +819,23 @@ def _table_version(request: Request) -> str | None:
     from trikopf.apiserver import tables
 
     return tables.table_version(accept)
+
+
+async def _tabulated(
+    chunks: AsyncIterator[bytes], render: Callable[[dict[str, Any]], dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """Re-render a watch stream's events as Tables; closes the inner stream when closed."""
+    from trikopf.apiserver import tables
+
+    headers = True
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            lines = []
+            for line in chunk.splitlines(keepends=True):
+                if line.strip():
+                    lines.append(tables.tabulate_watch_line(line, render, headers=headers))
+                    headers = headers and b'"type":"BOOKMARK"' in line
+            yield b"".join(lines)
 
 
 def _with_warnings(response: Response, warnings: list[str]) -> Response:
