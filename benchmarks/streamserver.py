@@ -40,7 +40,8 @@ Writes: a PATCH (merge-patch or JSON-patch; ``/status`` too) or a POST of a new 
 applied to the stored object, gets the next resourceVersion, and is echoed as a MODIFIED or
 ADDED event to every open watch, as a real API server would. POSTed core/v1 Events are
 accepted and counted, not stored. Everything is counted in ``GET /_bench/stats``:
-requests by method and kind, the time of the first and the last write request, and for each
+requests by method and kind, the time of the first and the last write request, how many
+objects have been given a non-empty status (and when the last one was), and for each
 watch the events and bytes sent, the time its pre-generated part started to go out and the
 time its last byte left the server's buffers (so a fast reader gives the delivery rate).
 Times are ``time.monotonic()`` values of this process, comparable with other processes on
@@ -330,6 +331,8 @@ class Server:
         self.first_write_at: float | None = None
         self.last_write_at: float | None = None
         self.writes = 0
+        self.status_names: set[str] = set()  # objects that got a non-empty status written
+        self.last_status_at: float | None = None
 
     def release(self) -> None:
         if not self.released.is_set():
@@ -352,6 +355,8 @@ class Server:
             "released_at": self.released_at,
             "requests": dict(self.counts),
             "writes": self.writes,
+            "status_objects": len(self.status_names),
+            "last_status_at": self.last_status_at,
             "first_write_at": self.first_write_at,
             "last_write_at": self.last_write_at,
             "open_watches": len(self.open_watches),
@@ -521,6 +526,9 @@ class Connection(asyncio.Protocol):
             server.data.next_resource_version += 1
             new_body = dumps(updated)
             server.data.bodies[name] = new_body
+            if updated.get("status") and name not in server.status_names:
+                server.status_names.add(name)
+                server.last_status_at = time.monotonic()
             server.echo("MODIFIED", new_body)
             await self.respond(200, new_body)
             return

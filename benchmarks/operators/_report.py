@@ -1,0 +1,58 @@
+"""What the benchmark operators tell the harness, through a pipe (``BENCH_REPORT_FD``).
+
+Both frameworks' operator files use this one module, so that they do exactly the same work per
+handler call: count the call, and when the expected number is reached write one JSON line with
+``time.monotonic()`` (comparable with other processes on Linux). Latency samples are written to
+the file ``BENCH_SAMPLES`` when the last one is in, never while measuring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+WORKLOAD = os.environ.get("BENCH_WORKLOAD", "event")
+EXPECT = int(os.environ.get("BENCH_EXPECT", "0"))
+SENT_AT_KEY = "bench.trikopf.dev/sent-at"
+_FD = int(os.environ.get("BENCH_REPORT_FD", "-1"))
+_SAMPLES_PATH = os.environ.get("BENCH_SAMPLES", "")
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.samples: list[float] = []
+
+    def send(self, kind: str, **fields: Any) -> None:
+        if _FD >= 0:
+            line = json.dumps({"kind": kind, "t": time.monotonic(), **fields}) + "\n"
+            os.write(_FD, line.encode())
+
+    def hit(self) -> None:
+        """Count one handler call; report the first one and the last expected one."""
+        self.count += 1
+        if self.count == 1:
+            self.send("first")
+        if self.count == EXPECT:
+            self.send("done", count=self.count)
+
+    def latency(self, body: Mapping[str, Any]) -> None:
+        """Record one event's delay from the server's send time to this handler's start."""
+        now = time.monotonic()
+        sent = body.get("metadata", {}).get("annotations", {}).get(SENT_AT_KEY)
+        if sent is None:
+            return
+        self.samples.append(now - float(sent))
+        if len(self.samples) == 1:
+            self.send("first")
+        if len(self.samples) == EXPECT:
+            if _SAMPLES_PATH:
+                with open(_SAMPLES_PATH, "w") as file:
+                    json.dump(self.samples, file)
+            self.send("done", count=len(self.samples))
+
+
+reporter = Reporter()

@@ -1,0 +1,428 @@
+"""Run the benchmark suite: trikopf beside Kopf and the no-framework limit, in one run.
+
+    python benchmarks/run.py                      # the default sizes (~15 minutes on 2 cores)
+    python benchmarks/run.py --full               # N = 1,000 / 10,000 / 50,000 everywhere
+    python benchmarks/run.py throughput limits    # only some workloads
+    python benchmarks/run.py --frameworks trikopf --repeat 5 throughput
+
+Workloads: ``limits``, ``throughput``, ``create``, ``latency``, ``memory``, ``startup``.
+``nox -s bench`` installs Kopf, lightkube, orjson and matplotlib and runs this file.
+
+Prints a table of medians (with their spread over the repeats) and the ratios trikopf/Kopf and
+trikopf/limit, writes ``results/bench-<timestamp>.json`` and ``results/latest.json``, and a
+chart ``results/latest.png``. Figures are printed, never asserted. Run it where nothing else
+loads the machine: on 2 cores the operator, the server and the harness already use them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+from streamserver import StreamServer  # noqa: E402
+
+RESULTS = HERE / "results"
+WORKLOADS = ("limits", "throughput", "create", "latency", "memory", "startup")
+LIMIT_READERS = [
+    ("socket-noparse", "none"),
+    ("socket", "orjson"),
+    ("socket", "stdlib"),
+    ("httpx-raw", "orjson"),
+    ("httpx-raw", "stdlib"),
+    ("httpx-lines", "orjson"),
+    ("httpx-lines", "stdlib"),
+    ("lightkube", "stdlib"),
+]
+LOAD_LEVELS = (0.25, 0.5, 0.9)
+
+
+class Sizes:
+    def __init__(self, full: bool) -> None:
+        big = [1_000, 10_000, 50_000]
+        self.limits = 50_000
+        self.throughput = {"kopf": big if full else big[:2], "trikopf": big}
+        self.create = {"kopf": big if full else big[:2], "trikopf": big}
+        self.memory = {"kopf": big[:2], "trikopf": [*big[:2], 100_000] if full else big[:2]}
+        self.startup = 10_000
+        self.latency_duration = 5.0 if full else 3.0
+
+
+class Suite:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.sizes = Sizes(args.full)
+        self.repeat: int = args.repeat
+        self.frameworks = [harness.FRAMEWORKS[name] for name in args.frameworks]
+        self.records: list[dict[str, Any]] = []
+
+    # -- bookkeeping
+    def record(
+        self,
+        workload: str,
+        subject: str,
+        n: int | None,
+        fn: Callable[[], dict[str, Any]],
+        *,
+        repeat: int | None = None,
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        """Run ``fn`` ``repeat`` times; keep the values, their median and spread."""
+        runs: list[dict[str, Any]] = []
+        status = "ok"
+        for _ in range(repeat or self.repeat):
+            try:
+                runs.append(fn())
+            except harness.NotRunnable as exc:
+                status = f"not measured yet: {exc}"
+                break
+            except Exception as exc:
+                status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                if self.args.verbose:
+                    traceback.print_exc()
+                break
+        record: dict[str, Any] = {
+            "workload": workload,
+            "subject": subject,
+            "label": label or subject,
+            "n": n,
+            "status": status if not runs or status == "ok" else f"partial ({status})",
+            "runs": runs,
+        }
+        if runs:
+            record["unit"] = runs[0]["unit"]
+            record.update(harness.summarise([r["value"] for r in runs]))
+            extras = {k for k in runs[0] if k not in ("value", "unit")}
+            for key in sorted(extras):
+                values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+                if values:
+                    record[key] = harness.summarise(values)["median"]
+        self.records.append(record)
+        self.show(record)
+        return record
+
+    def show(self, record: dict[str, Any]) -> None:
+        name = f"{record['workload']:<10} {record['label']:<24} N={record['n'] or '-':<7}"
+        if "median" in record:
+            print(
+                f"  {name} {fmt(record['median'])} {record['unit']} "
+                f"(±{record['spread'] * 100:.0f}%, {len(record['runs'])} runs) {record['status']}",
+                flush=True,
+            )
+        else:
+            print(f"  {name} {record['status']}", flush=True)
+
+    def find(self, workload: str, subject: str, n: int | None = None) -> dict[str, Any] | None:
+        for record in self.records:
+            same = record["workload"] == workload and record["subject"] == subject
+            if same and (n is None or record["n"] == n) and "median" in record:
+                return record
+        return None
+
+    # -- workloads
+    def limits(self) -> None:
+        n = self.sizes.limits
+        with StreamServer(stream=n) as server:
+            for reader, json_name in LIMIT_READERS:
+                label = reader if json_name == "none" else f"{reader}+{json_name}"
+                self.record(
+                    "limits",
+                    label,
+                    n,
+                    lambda r=reader, j=json_name: harness.limit(
+                        r, "stdlib" if j == "none" else j, server, n
+                    ),
+                )
+
+    def throughput(self) -> None:
+        for framework in self.frameworks:
+            for n in self.sizes.throughput[framework.name]:
+                self.record(
+                    "throughput",
+                    framework.name,
+                    n,
+                    lambda f=framework, n=n: harness.raw_throughput(f, n),
+                )
+
+    def create(self) -> None:
+        for framework in self.frameworks:
+            for n in self.sizes.create[framework.name]:
+                self.record(
+                    "create",
+                    framework.name,
+                    n,
+                    lambda f=framework, n=n: harness.change_handling(f, n),
+                )
+
+    def latency(self) -> None:
+        for framework in self.frameworks:
+            best = self.max_rate(framework)
+            if best is None:
+                self.record("latency", framework.name, None, lambda f=framework: _not_runnable(f))
+                continue
+            for level in LOAD_LEVELS:
+                rate = best * level
+                self.record(
+                    "latency",
+                    framework.name,
+                    int(rate * self.sizes.latency_duration),
+                    lambda f=framework, r=rate: harness.latency(
+                        f, r, duration=self.sizes.latency_duration
+                    ),
+                    label=f"{framework.name}@{int(level * 100)}%",
+                )
+
+    def max_rate(self, framework: harness.Framework) -> float | None:
+        """The framework's own maximum rate: its best throughput median in this run."""
+        rates = [
+            r["median"]
+            for r in self.records
+            if r["workload"] == "throughput" and r["subject"] == framework.name and "median" in r
+        ]
+        if rates:
+            return max(rates)
+        try:
+            framework.check("event")
+        except harness.NotRunnable:
+            return None
+        record = self.record(
+            "throughput",
+            framework.name,
+            10_000,
+            lambda: harness.raw_throughput(framework, 10_000),
+        )
+        return record.get("median")
+
+    def memory(self) -> None:
+        for daemons in (False, True):
+            workload = "memory-daemon" if daemons else "memory-idle"
+            for framework in self.frameworks:
+                for n in self.sizes.memory[framework.name]:
+                    self.record(
+                        workload,
+                        framework.name,
+                        n,
+                        lambda f=framework, n=n, d=daemons: harness.memory(f, n, daemons=d),
+                        repeat=1 if not self.args.full else self.repeat,
+                    )
+
+    def startup(self) -> None:
+        n = self.sizes.startup
+        for framework in self.frameworks:
+            self.record("startup", framework.name, n, lambda f=framework: harness.startup(f, n))
+
+
+def _not_runnable(framework: harness.Framework) -> dict[str, Any]:
+    framework.check("event")
+    raise harness.NotRunnable("no throughput figure to derive its load levels from")
+
+
+def fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def table(suite: Suite) -> str:
+    """The summary table (Markdown), one row per workload and size."""
+    lines = [
+        "| workload | N | Kopf | trikopf | limit | trikopf/Kopf | trikopf/limit |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    limit_orjson = suite.find("limits", "socket+orjson")
+    limit_value = limit_orjson["median"] if limit_orjson else None
+
+    def cell(record: dict[str, Any] | None, key: str = "median") -> str:
+        if record is None:
+            return "not measured yet"
+        value = record.get(key)
+        spread = f" ±{record['spread'] * 100:.0f}%" if key == "median" else ""
+        return f"{fmt(value)}{spread}"
+
+    def value(record: dict[str, Any] | None, key: str = "median") -> float | None:
+        return None if record is None else record.get(key)
+
+    def sizes(workload: str) -> list[int]:
+        return sorted({r["n"] for r in suite.records if r["workload"] == workload and r["n"]})
+
+    for n in sizes("throughput"):
+        kopf, tri = suite.find("throughput", "kopf", n), suite.find("throughput", "trikopf", n)
+        lines.append(
+            f"| raw watch events/s | {n:,} | {cell(kopf)} | {cell(tri)} | {fmt(limit_value)} "
+            f"| {ratio(value(tri), value(kopf))} | {ratio(value(tri), limit_value)} |"
+        )
+    for n in sizes("create"):
+        kopf, tri = suite.find("create", "kopf", n), suite.find("create", "trikopf", n)
+        lines.append(
+            f"| created objects/s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
+            f"| {ratio(value(tri), value(kopf))} | - |"
+        )
+        lines.append(
+            f"| requests per object | {n:,} | {cell(kopf, 'requests_per_object')} "
+            f"| {cell(tri, 'requests_per_object')} | - | - | - |"
+        )
+    for level in LOAD_LEVELS:
+        label = f"@{int(level * 100)}%"
+        kopf = next(
+            (r for r in suite.records if r["label"] == f"kopf{label}" and "median" in r), None
+        )
+        tri = next(
+            (r for r in suite.records if r["label"] == f"trikopf{label}" and "median" in r), None
+        )
+        if kopf is None and tri is None:
+            continue
+        for key in ("p50", "p99", "max"):
+            lines.append(
+                f"| latency {key} ms at {int(level * 100)}% load | - | {cell(kopf, key)} "
+                f"| {cell(tri, key)} | - | {ratio(value(tri, key), value(kopf, key))} | - |"
+            )
+    for workload, title in (("memory-idle", "idle"), ("memory-daemon", "with a daemon")):
+        for n in sizes(workload):
+            kopf, tri = suite.find(workload, "kopf", n), suite.find(workload, "trikopf", n)
+            if kopf is not None:
+                kopf = dict(kopf, median=kopf["median"] / 1024)
+            if tri is not None:
+                tri = dict(tri, median=tri["median"] / 1024)
+            lines.append(
+                f"| KB per object, {title} | {n:,} | {cell(kopf)} | {cell(tri)} | - "
+                f"| {ratio(value(tri), value(kopf))} | - |"
+            )
+    for n in sizes("startup"):
+        kopf, tri = suite.find("startup", "kopf", n), suite.find("startup", "trikopf", n)
+        lines.append(
+            f"| startup to all resumed, s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
+            f"| {ratio(value(tri), value(kopf))} | - |"
+        )
+    limits = [r for r in suite.records if r["workload"] == "limits" and "median" in r]
+    if limits:
+        lines += ["", "| limit reader (no framework) | N | events/s | vs socket+orjson |"]
+        lines.append("|---|---:|---:|---:|")
+        for record in limits:
+            lines.append(
+                f"| {record['label']} | {record['n']:,} | {cell(record)} "
+                f"| {ratio(record['median'], limit_value)} |"
+            )
+    failures = [r for r in suite.records if r["status"] != "ok"]
+    if failures:
+        lines += ["", "Not measured:"]
+        lines += [f"- {r['workload']} {r['label']} N={r['n']}: {r['status']}" for r in failures]
+    return "\n".join(lines)
+
+
+def metadata() -> dict[str, Any]:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu}",
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "versions": {
+            name: version(name)
+            for name in ("trikopf", "kopf", "httpx", "orjson", "lightkube", "trio", "anyio")
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="trikopf's benchmark suite")
+    parser.add_argument("workloads", nargs="*", help=f"any of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--full", action="store_true", help="N = 1k/10k/50k everywhere")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument(
+        "--frameworks", nargs="+", choices=sorted(harness.FRAMEWORKS), default=["kopf", "trikopf"]
+    )
+    parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(
+            f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+        )
+    selected = args.workloads or list(WORKLOADS)
+    # SIGTERM unwinds like Ctrl-C, so that every server and operator process is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    suite = Suite(args)
+    meta = metadata()
+    print(f"trikopf benchmarks, {meta['date']}, {meta['machine']}, Python {meta['python']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()), flush=True)
+    started = time.monotonic()
+    for workload in WORKLOADS:
+        if workload in selected:
+            print(f"\n== {workload}", flush=True)
+            getattr(suite, workload)()
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    meta["options"] = {"full": args.full, "repeat": args.repeat, "workloads": selected}
+    summary = table(suite)
+    print("\n" + summary)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    document = {"meta": meta, "records": suite.records, "table": summary}
+    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+        path.write_text(json.dumps(document, indent=1))
+    print(f"\nresults: {RESULTS / 'latest.json'} (took {meta['seconds']} s)")
+    if not args.no_chart:
+        try:
+            import chart
+
+            png = chart.draw(document, RESULTS / "latest.png")
+            print(f"chart: {png}")
+        except ImportError as exc:
+            print(f"no chart: {exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
