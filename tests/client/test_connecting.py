@@ -58,3 +58,8 @@ async def test_concurrent_401s_share_one_re_login(apiserver: ApiServer) -> None:
             for _ in range(5):
                 tg.start_soon(client.request, "GET", "/version")
     assert login.calls == 2  # the first login, then one shared re-login
+
+
+async def test_plain_text_answers_are_returned_as_text(apiserver: ApiServer) -> None:
+    async with open_client(ConnectionInfo(server=apiserver.url)) as client:
+        assert await client.request("GET", "/healthz") == "ok"

@@ -140,7 +140,7 @@ class ApiClient:
         if isinstance(error, ServerError):
             return method in _IDEMPOTENT or error.code in (502, 503, 504)
         if isinstance(error, ApiConnectionError):
-            return method in _IDEMPOTENT or getattr(error, "before_sending", False)
+            return method in _IDEMPOTENT or error.before_sending
         return False
 
     async def request(
@@ -154,7 +154,8 @@ class ApiClient:
     ) -> Any:
         """Send one request (rate-limited, authenticated, retried); returns the parsed JSON.
 
-        Returns ``None`` for an empty body. ``body`` is serialised once with the JSON library.
+        Returns ``None`` for an empty body and the text for a non-JSON one (``/healthz``).
+        ``body`` is serialised once with the JSON library.
         """
         if self._closed:
             raise ClientError("the client is closed")
@@ -182,17 +183,26 @@ class ApiClient:
                 _count_request(method, 0)
                 error = ApiTimeout(f"{method} {path}: no answer in time ({type(exc).__name__})")
                 if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                    error.before_sending = True  # type: ignore[attr-defined]
+                    error.before_sending = True
             except httpx.TransportError as exc:
                 _count_request(method, 0)
                 error = ApiConnectionError(f"{method} {path}: {describe(exc)}")
                 if isinstance(exc, httpx.ConnectError):
-                    error.before_sending = True  # type: ignore[attr-defined]
+                    error.before_sending = True
             else:
                 _count_request(method, response.status_code)
                 if response.status_code < 400:
                     data = response.content
-                    return jsonlib.loads(data) if data else None
+                    if not data:
+                        return None
+                    if "json" not in response.headers.get("content-type", "application/json"):
+                        return response.text  # e.g. /healthz, /readyz, /livez
+                    try:
+                        return jsonlib.loads(data)
+                    except ValueError:
+                        raise ApiConnectionError(
+                            f"{method} {path}: the server's answer is not valid JSON"
+                        ) from None
                 error = self._error(method, path, response)
                 if isinstance(error, Unauthorized) and not reauthenticated:
                     reauthenticated = True

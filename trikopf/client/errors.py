@@ -153,7 +153,13 @@ class ServerError(ApiError):
 
 
 class ApiConnectionError(ClientError):
-    """The server could not be reached, or the connection broke mid-request."""
+    """The server could not be reached, or the connection broke mid-request.
+
+    ``before_sending`` is true when the request certainly never reached the server (the
+    connection could not be made), so that even a POST can be retried safely.
+    """
+
+    before_sending: bool = False
 
 
 class ApiTimeout(ApiConnectionError):
