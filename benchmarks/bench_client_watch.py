@@ -3,7 +3,7 @@
     python benchmarks/bench_client_watch.py [--events 50000] [--repeats 3] [--json orjson|json]
 
 A stream server (``benchmarks/streamserver.py``, its own process) pre-generates N watch events
-of ~1.5 KB each (the stream server's realistic objects), one per HTTP chunk, on plain HTTP over loopback. Every reader below opens one
+of ~1.5 KB each, one per HTTP chunk, on plain HTTP over loopback. Every reader below opens one
 watch from resourceVersion 0 and parses N events into dicts with the same JSON library; the
 clock runs from just before the request to the N-th parsed event. Readers:
 
