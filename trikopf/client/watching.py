@@ -76,10 +76,15 @@ class WatchStream:
         self._stream = stream
         self._delivered = False
         self._decoder = WatchDecoder(chunked=chunked)
-        leftover = stream.unread()
+        leftover = stream.unread()  # body bytes that came with the response head
         if leftover:
-            self._ready = self._decoder.feed(leftover)
-            self._index = 0
+            ready = self._decoder.feed(leftover)
+            if ready:
+                self._ready = ready
+                self._index = 0
+                self._failures = 0
+                self._empty_ends = 0
+                self._delivered = True
 
     async def _close_connection(self) -> None:
         response, self._response = self._response, None
