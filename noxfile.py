@@ -58,3 +58,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library."""
     session.install("-e", ".[test]", "mypy>=1.10", "types-PyYAML")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmark suite: trikopf beside Kopf and the no-framework limit.
+
+    Not a default session. `nox -s bench -- --full` for the large sizes; any other arguments
+    go to benchmarks/run.py (e.g. `nox -s bench -- throughput limits`).
+    """
+    session.install("-e", ".[fast]", "kopf", "lightkube", "orjson", "matplotlib", "httpx")
+    session.run("python", "benchmarks/run.py", *session.posargs)
