@@ -16,6 +16,13 @@ from trikopf.apiserver import ApiServer
 pytestmark = pytest.mark.kubectl
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    # kubectl sees the same HTTP on either backend; test_kubectl_apply.py covers both, the
+    # rest of the kubectl suite runs on Trio (the default) to keep the suite quick.
+    return "trio"
+
+
 @pytest.fixture(params=KUBECTL_VERSIONS)
 def kubectl(
     request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path

@@ -16,6 +16,14 @@ from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # kubectl sees the same HTTP on either backend; test_kubectl_apply.py covers both, the
+    # rest of the kubectl suite runs on Trio (the default) to keep the suite quick.
+    return "trio"
+
+
 VERSIONS = ["1.28", "1.29", "1.30", "1.31", "1.33"]
 
 

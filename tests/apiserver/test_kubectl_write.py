@@ -13,6 +13,14 @@ from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # kubectl sees the same HTTP on either backend; test_kubectl_apply.py covers both, the
+    # rest of the kubectl suite runs on Trio (the default) to keep the suite quick.
+    return "trio"
+
+
 NAME = "kopf-example-1"
 
 
