@@ -105,7 +105,20 @@ async def test_apply_with_strict_validation_rejects_unknown_fields(
     result = await kubectl.run("apply", "-f", str(manifest), expect_failure=True)
     assert 'unknown field "dta"' in result.stderr
     assert apiserver.get_object("configmaps", "typo", "default") is None
-    # With validation off, the unknown field is dropped as a real server drops it.
+    # Warned about, the unknown field is dropped as a real server drops it.
+    warned = await kubectl.run(
+        "apply",
+        "--validate=warn",
+        "-f",
+        str(manifest),
+        expect_stderr='Warning: unknown field "dta"\n',
+    )
+    assert warned.stdout == "configmap/typo created\n"
+    stored = apiserver.get_object("configmaps", "typo", "default")
+    assert stored is not None
+    assert "dta" not in stored
+    # With validation off, it is dropped without a word.
+    await kubectl.run("delete", "configmap", "typo")
     await kubectl.run("apply", "--validate=false", "-f", str(manifest))
     stored = apiserver.get_object("configmaps", "typo", "default")
     assert stored is not None
