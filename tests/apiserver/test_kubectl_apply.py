@@ -159,6 +159,14 @@ async def test_explain_describes_crd_and_builtin_fields(kubectl: Kubectl) -> Non
     assert "For how long the example should run (e.g. 1m)." in spec.stdout
     configmap = await kubectl.run("explain", "configmap.data")
     assert "UTF-8 configuration data." in configmap.stdout
+    # The same from the protobuf OpenAPI v2 document, which kubectl decodes itself.
+    from_v2 = await kubectl.run("explain", "kex.spec", "--output=plaintext-openapiv2")
+    assert "RESOURCE: spec <Object>" in from_v2.stdout
+    assert "A free-form value that handlers watch for changes." in from_v2.stdout
+    references = await kubectl.run(
+        "explain", "deployment.metadata.ownerReferences", "--output=plaintext-openapiv2"
+    )
+    assert "uid\t<string> -required-" in references.stdout
 
 
 async def test_apply_sends_strategic_merge_directives_the_server_follows(
