@@ -34,7 +34,7 @@ class ClientSettings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     watch_inactivity_timeout: float | None = None
-    watch_read_size: int = 16 * 1024
+    watch_read_size: int = 256 * 1024
     discovery_refresh_interval: float = 0.0
     user_agent: str = "trikopf"
     event_component: str = "trikopf"
@@ -64,7 +64,7 @@ def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSett
         proxy=info.proxy_url,
         timeout=timeout,
         headers=headers,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         trust_env=False,
     )
     watch_http = httpx.AsyncClient(

@@ -41,22 +41,34 @@ class WatchDecoder:
         self.finished = False
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        """Decode more bytes; returns the events completed by them (maybe none)."""
-        events: list[dict[str, Any]] = []
+        """Decode more bytes; returns the events completed by them (maybe none), parsed."""
+        events = []
+        for line in self.feed_lines(data):
+            event = self.parse(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def feed_lines(self, data: bytes) -> list[bytes]:
+        """Decode more bytes; returns the event lines completed by them, not yet parsed.
+
+        Parsing each line only when its consumer asks for it keeps one event's objects in the
+        CPU caches from parse to use, instead of a whole read's worth of them.
+        """
+        lines: list[bytes] = []
         if not self._chunked:
-            self._lines(data, events)
-            return events
+            self._split(data, lines)
+            return lines
         buf = self._buffer + data if self._buffer else data
         pos = 0
         size = len(buf)
-        loads = self._loads
-        append = events.append
+        append = lines.append
         while not self.finished:
             if self._remaining:
                 take = min(self._remaining, size - pos)
                 if take <= 0:
                     break
-                self._lines(buf[pos : pos + take], events)
+                self._split(buf[pos : pos + take], lines)
                 pos += take
                 self._remaining -= take
                 if self._remaining:
@@ -83,28 +95,21 @@ class WatchDecoder:
                 self.finished = True  # trailers, if any, are irrelevant to a watch
                 break
             stop = pos + length
-            # The common case: the chunk is here whole, and it is exactly one event.
+            # The common case: the chunk is here whole, and it is exactly one line.
             if (
                 not self._line
                 and size >= stop + 2
                 and buf[stop - 1] == 10  # "\n"
                 and buf.find(b"\n", pos, stop - 1) < 0
             ):
-                try:
-                    event = loads(buf[pos:stop])
-                except ValueError:
-                    event = None
-                if type(event) is dict:
-                    append(event)
-                else:
-                    self._parse(buf[pos : stop - 1], events)  # the slow path explains
                 if buf[stop] != 13 or buf[stop + 1] != 10:  # "\r\n"
                     raise WatchProtocolError("watch stream: a chunk does not end with CRLF")
+                append(buf[pos:stop])
                 pos = stop + 2
                 continue
             self._remaining = length
         self._buffer = buf[pos:] if pos < size else b""
-        return events
+        return lines
 
     @staticmethod
     def _chunk_size(header: bytes) -> int:
@@ -114,7 +119,7 @@ class WatchDecoder:
         except ValueError:
             raise WatchProtocolError(f"watch stream: bad chunk size {text[:20]!r}") from None
 
-    def _lines(self, data: bytes, events: list[dict[str, Any]]) -> None:
+    def _split(self, data: bytes, lines: list[bytes]) -> None:
         if self._line:
             data = self._line + data
             self._line = b""
@@ -126,19 +131,20 @@ class WatchDecoder:
                     self._line = data[start:]
                 return
             if end > start:
-                self._parse(data[start:end], events)
+                lines.append(data[start:end])
             start = end + 1
 
-    def _parse(self, line: bytes, events: list[dict[str, Any]]) -> None:
+    def parse(self, line: bytes) -> dict[str, Any] | None:
+        """One event line as a mapping (``None`` for a blank line); raises on anything else."""
         try:
             event = self._loads(line)
         except ValueError:
             if not line.strip():
-                return
+                return None
             raise WatchProtocolError(f"watch stream: a line is not JSON: {line[:80]!r}") from None
-        if not isinstance(event, dict):
+        if type(event) is not dict:
             raise WatchProtocolError(f"watch stream: a line is not a JSON object: {line[:80]!r}")
-        events.append(event)
+        return event
 
     def ended(self) -> bool:
         """Whether the terminating zero-size chunk has arrived (same as ``finished``)."""

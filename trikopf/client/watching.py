@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -52,13 +52,16 @@ class WatchStream:
     _response: httpx.Response | None = attrs.field(default=None, init=False)
     _stream: HeadSplittingStream | None = attrs.field(default=None, init=False)
     _decoder: WatchDecoder | None = attrs.field(default=None, init=False)
-    _ready: list[dict[str, Any]] = attrs.field(factory=list, init=False)
+    _ready: list[bytes] = attrs.field(factory=list, init=False)  # lines, parsed when taken
     _index: int = attrs.field(default=0, init=False)
     _failures: int = attrs.field(default=0, init=False)
     _last: dict[str, Any] | None = attrs.field(default=None, init=False)
     _delivered: bool = attrs.field(default=False, init=False)  # by the current connection
     _empty_ends: int = attrs.field(default=0, init=False)
     _done: bool = attrs.field(default=False, init=False)
+    _parse: Callable[[bytes], dict[str, Any] | None] = attrs.field(
+        default=WatchDecoder(chunked=False).parse, init=False
+    )
 
     async def connect(self) -> None:
         """(Re)open the connection from the last seen resourceVersion."""
@@ -76,9 +79,10 @@ class WatchStream:
         self._stream = stream
         self._delivered = False
         self._decoder = WatchDecoder(chunked=chunked)
+        self._parse = self._decoder.parse
         leftover = stream.unread()  # body bytes that came with the response head
         if leftover:
-            ready = self._decoder.feed(leftover)
+            ready = self._decoder.feed_lines(leftover)
             if ready:
                 self._ready = ready
                 self._index = 0
@@ -113,8 +117,11 @@ class WatchStream:
     async def __anext__(self) -> WatchEvent:
         while True:
             if self._index < len(self._ready):
-                raw = self._ready[self._index]
+                line = self._ready[self._index]
                 self._index += 1
+                raw = self._parse(line)
+                if raw is None:
+                    continue
                 return self._event(raw)
             if self._done:
                 raise StopAsyncIteration
@@ -172,7 +179,7 @@ class WatchStream:
             await self._reconnect(ApiConnectionError(f"watch {self.path}: {describe(exc)}"))
             return
         if data:
-            ready = decoder.feed(data)
+            ready = decoder.feed_lines(data)
             if ready:
                 # Delivered before anything else; a finished stream is handled on the next fill.
                 self._ready = ready
