@@ -64,7 +64,7 @@ def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSett
         proxy=info.proxy_url,
         timeout=timeout,
         headers=headers,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         trust_env=False,
     )
     watch_http = httpx.AsyncClient(
