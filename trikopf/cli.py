@@ -326,14 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO
-    if args.debug or args.verbose:
+    if args.debug:
         level = logging.DEBUG
     elif args.quiet:
         level = logging.WARNING
     configure_logging(level=level, fmt=args.log_format)
     if args.verbose:
         # --verbose: trikopf's own detail, not every library's.
-        logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("trikopf").setLevel(logging.DEBUG)
     if not args.files and not args.module:
         parser.print_usage(sys.stderr)
