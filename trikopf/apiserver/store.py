@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -41,8 +42,17 @@ def clone(obj: Obj) -> Obj:
     return copied
 
 
+_last_timestamp: tuple[int, str] = (0, "")
+
+
 def now_timestamp() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as RFC 3339 in whole seconds (formatted once per second)."""
+    global _last_timestamp
+    second = int(time.time())
+    if _last_timestamp[0] != second:
+        stamp = datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
+        _last_timestamp = (second, stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_timestamp[1]
 
 
 @attrs.define(eq=False, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,12 @@ def validate_name(resource: ResourceType, name: str) -> None:
         )
 
 
-def _label_key_problems(key: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _label_key_problems(key: str) -> tuple[str, ...]:
+    return tuple(_find_label_key_problems(key))
+
+
+def _find_label_key_problems(key: str) -> list[str]:
     prefix, slash, name = key.rpartition("/")
     problems = []
     if slash and (not prefix or _is_subdomain(prefix)):

@@ -23,6 +23,7 @@ __all__ = ["WatchRequest", "stream_watch"]
 
 Matcher = Callable[[dict[str, Any]], bool]
 _CHUNK_LIMIT = 256 * 1024
+_BATCH_EVENTS = 256  # events per chunk at most, so that one watcher never sends megabytes at once
 
 
 @attrs.frozen(kw_only=True)
@@ -136,8 +137,9 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
             )
             return
         if position < log.end:
-            events = log.events[position - log.base :]
-            position = log.end
+            start = position - log.base
+            events = log.events[start : start + _BATCH_EVENTS]
+            position += len(events)
             chunk = _render(events, api_version, namespace, matcher, selected)
             if chunk:
                 last_sent = anyio.current_time()
