@@ -326,3 +326,32 @@ def test_builtin_kinds_validate_top_level_and_metadata_but_accept_deep_specs() -
         "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}},
     }
     assert check_fields(deployment, DEPLOYMENTS, "Strict") == []
+
+
+def test_builtin_specs_describe_common_fields_for_explain_and_accept_the_rest() -> None:
+    spec = resource_schema(DEPLOYMENTS)["properties"]["spec"]
+    pod = spec["properties"]["template"]["properties"]["spec"]
+    containers = pod["properties"]["containers"]
+    assert containers["x-kubernetes-patch-merge-key"] == "name"
+    assert "image" in containers["items"]["properties"]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {"labels": {"a": "b"}, "creationTimestamp": None},
+                "spec": {
+                    "containers": [{"name": "c", "image": "i", "livenessProbe": {}}],
+                    "dnsPolicy": "x",
+                },
+            },
+        },
+    }
+    assert check_fields(deployment, DEPLOYMENTS, "Strict") == []
+    deployment["spec"]["template"]["metadata"]["lables"] = {}
+    with pytest.raises(
+        FieldValidationError, match=r'unknown field "spec\.template\.metadata\.lables"'
+    ):
+        check_fields(deployment, DEPLOYMENTS, "Strict")

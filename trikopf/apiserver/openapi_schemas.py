@@ -50,6 +50,21 @@ def _obj(description: str, **properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "description": description, "properties": properties}
 
 
+def _partial(description: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    """An object whose common fields are described and whose other fields are accepted."""
+    return {**_obj(description, **properties), "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _keyed_list(description: str, key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "items": item,
+        "x-kubernetes-patch-merge-key": key,
+        "x-kubernetes-patch-strategy": "merge",
+    }
+
+
 _TIME = {"format": "date-time"}
 
 OWNER_REFERENCE = {
@@ -111,6 +126,64 @@ _OBJECT_REFERENCE = _obj(
 )
 
 
+_CONTAINER = _partial(
+    "A container to run in a pod.",
+    name=_s("Name of the container, unique in the pod (a DNS label)."),
+    image=_s("Container image name."),
+    command=_open_list("Entrypoint array, not run in a shell.", items={"type": "string"}),
+    args=_open_list("Arguments to the entrypoint.", items={"type": "string"}),
+    workingDir=_s("The container's working directory."),
+    env=_keyed_list(
+        "Environment variables; merged by name.",
+        "name",
+        _partial("An environment variable.", name=_s("Variable name."), value=_s("Value.")),
+    ),
+    ports=_keyed_list(
+        "Ports to expose; merged by containerPort.",
+        "containerPort",
+        _partial(
+            "A network port of the container.",
+            containerPort=_i("Port number on the pod's IP address."),
+            name=_s("A name services can refer to."),
+            protocol=_s("TCP, UDP or SCTP."),
+        ),
+    ),
+    resources=_partial(
+        "Compute resources the container needs.",
+        limits=_map("The most it may use."),
+        requests=_map("The least it needs."),
+    ),
+    volumeMounts=_keyed_list(
+        "Volumes mounted into the container; merged by mountPath.",
+        "mountPath",
+        _partial(
+            "A volume mount.", name=_s("Volume name."), mountPath=_s("Path in the container.")
+        ),
+    ),
+    imagePullPolicy=_s("Always, Never or IfNotPresent."),
+)
+_POD_SPEC = _partial(
+    "The desired behaviour of the pod.",
+    containers=_keyed_list("Containers of the pod; merged by name.", "name", _CONTAINER),
+    initContainers=_keyed_list(
+        "Containers run to completion before the others.", "name", _CONTAINER
+    ),
+    volumes=_keyed_list(
+        "Volumes containers may mount; merged by name.", "name", _open("A volume.")
+    ),
+    restartPolicy=_s("Always, OnFailure or Never."),
+    serviceAccountName=_s("The service account the pod runs as."),
+    nodeName=_s("The node the pod is bound to."),
+    nodeSelector=_map("Labels a node must have to run the pod."),
+    terminationGracePeriodSeconds=_i("Seconds to stop gracefully before being killed."),
+)
+_LABEL_SELECTOR = _partial(
+    "A label query over objects.",
+    matchLabels=_map("Labels that must all be present with these values."),
+    matchExpressions=_open_list("Requirements on labels (key, operator, values)."),
+)
+
+
 def _kind(description: str, **fields: dict[str, Any]) -> dict[str, Any]:
     return _obj(
         description,
@@ -164,12 +237,33 @@ BUILTIN_SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
     ),
     ("", "v1", "Service"): _kind(
         "Service is a named abstraction of a network service.",
-        spec=_open("The behaviour of the service."),
+        spec=_partial(
+            "The behaviour of the service.",
+            type=_s("ClusterIP, NodePort, LoadBalancer or ExternalName."),
+            selector=_map("Pods with these labels receive the service's traffic."),
+            ports=_keyed_list(
+                "Ports the service exposes; merged by port.",
+                "port",
+                _partial(
+                    "A port of the service.",
+                    name=_s("Port name, unique in the service."),
+                    port=_i("Port the service exposes."),
+                    targetPort={
+                        "x-kubernetes-int-or-string": True,
+                        "description": "Pod port, by number or name.",
+                    },
+                    protocol=_s("TCP, UDP or SCTP."),
+                    nodePort=_i("Port on every node (NodePort, LoadBalancer)."),
+                ),
+            ),
+            clusterIP=_s("The service's virtual IP address."),
+            externalName=_s("DNS name that ExternalName services point to."),
+        ),
         status=_open("The observed state of the service."),
     ),
     ("", "v1", "Pod"): _kind(
         "Pod is a collection of containers that run on a host.",
-        spec=_open("The desired behaviour of the pod."),
+        spec=_POD_SPEC,
         status=_open("The observed state of the pod."),
     ),
     ("", "v1", "Event"): _kind(
@@ -210,7 +304,25 @@ BUILTIN_SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
     ),
     ("apps", "v1", "Deployment"): _kind(
         "Deployment enables declarative updates for pods and replica sets.",
-        spec=_open("The desired behaviour of the deployment."),
+        spec=_partial(
+            "The desired behaviour of the deployment.",
+            replicas=_i("Number of desired pods."),
+            selector=_LABEL_SELECTOR,
+            template=_partial(
+                "The pods the deployment creates.",
+                metadata=OBJECT_META,
+                spec=_POD_SPEC,
+            ),
+            strategy=_partial(
+                "How pods are replaced: Recreate or RollingUpdate.",
+                type=_s("Recreate or RollingUpdate."),
+                rollingUpdate=_open("Surge and unavailability limits of a rolling update."),
+            ),
+            minReadySeconds=_i("Seconds a new pod must be ready to count as available."),
+            revisionHistoryLimit=_i("Old replica sets to keep for rollbacks."),
+            paused=_b("Whether the deployment is paused."),
+            progressDeadlineSeconds=_i("Seconds before a stuck rollout is reported."),
+        ),
         status=_open("The most recently observed status of the deployment."),
     ),
     ("coordination.k8s.io", "v1", "Lease"): _kind(
