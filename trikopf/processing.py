@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import anyio.lowlevel
 import attrs
 
@@ -53,6 +54,25 @@ _API_BACKOFF_MAX = 60.0
 _TIME_SLACK = 0.001
 # When the caller gives no memo: one per event loop, so that handlers still share one.
 _LOOP_MEMO: anyio.lowlevel.RunVar[Memo] = anyio.lowlevel.RunVar("trikopf_memo")
+
+
+# The writes of all rounds in one event loop, bounded (see networking.max_concurrent_writes).
+_WRITES: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
+    "trikopf_writes"
+)
+
+
+def _write_limiter(settings: OperatorSettings) -> anyio.CapacityLimiter:
+    limit = settings.networking.max_concurrent_writes
+    try:
+        limiters = _WRITES.get()
+    except LookupError:
+        limiters = {}
+        _WRITES.set(limiters)
+    limiter = limiters.get(limit)
+    if limiter is None:
+        limiter = limiters[limit] = anyio.CapacityLimiter(limit)
+    return limiter
 
 
 def _shared_memo(memo: Any) -> Any:
@@ -239,13 +259,14 @@ async def process_event(
                 olog.error("A filter failed, the finalizer is left as it is: %r", exc)
                 needs = has_finalizer
             if needs and not has_finalizer:
-                fresh = await apply_patch(
-                    client,
-                    resource,
-                    raw,
-                    {},
-                    finalizers=lambda f: f if finalizer in f else [*f, finalizer],
-                )
+                async with _write_limiter(settings):
+                    fresh = await apply_patch(
+                        client,
+                        resource,
+                        raw,
+                        {},
+                        finalizers=lambda f: f if finalizer in f else [*f, finalizer],
+                    )
                 if fresh is None:
                     return ProcessingOutcome(gone=True)
                 raw = round_.raw = fresh
@@ -348,7 +369,8 @@ async def process_event(
         if changes or release:
             edit = (lambda f: [x for x in f if x != finalizer]) if release else None
             try:
-                sent = await apply_patch(client, resource, raw, changes, finalizers=edit)
+                async with _write_limiter(settings):
+                    sent = await apply_patch(client, resource, raw, changes, finalizers=edit)
             except (BadRequest, Invalid) as exc:
                 if not user_changes:
                     raise
@@ -364,7 +386,8 @@ async def process_event(
                         del kept[essence_key]
                     else:
                         kept[essence_key] = cause.essence
-                sent = await apply_patch(client, resource, raw, ours, finalizers=edit)
+                async with _write_limiter(settings):
+                    sent = await apply_patch(client, resource, raw, ours, finalizers=edit)
             if sent is None:
                 logger.debug("%s is gone; the round ends here.", olog.extra)
                 return ProcessingOutcome(gone=True)

@@ -135,12 +135,17 @@ class NetworkingSettings:
       as in Kopf; the server's own priority and fairness protect it). A limit also caps how
       many objects per second the operator can handle, since every round sends a PATCH.
     - ``rate_burst``: how many requests may go at once above ``rate_limit``.
+    - ``max_concurrent_writes``: how many processing rounds may send their PATCH at the same
+      time; the others wait their turn. Thousands of requests queued inside the HTTP pool cost
+      far more CPU (connections opened and closed, the pool scanned per request) than a short
+      wait here; 20 matches the connections the client keeps alive.
     """
 
     connect_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     request_timeout: float | None = attrs.field(default=60.0, validator=_positive_or_none)
     rate_limit: float | None = attrs.field(default=None, validator=_positive_or_none)
     rate_burst: int = attrs.field(default=100, validator=_positive)
+    max_concurrent_writes: int = attrs.field(default=20, validator=_positive)
 
 
 @attrs.define(kw_only=True)
