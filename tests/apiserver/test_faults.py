@@ -165,3 +165,15 @@ async def test_fault_controls_reject_nonsense(apiserver: ApiServer) -> None:
         apiserver.faults.fail_next(status=200)
     with pytest.raises(ValueError, match="latency"):
         apiserver.faults.add_latency(-1)
+
+
+async def test_aborted_watches_are_cut_without_the_final_chunk(
+    client: httpx.AsyncClient, apiserver: ApiServer
+) -> None:
+    async with open_watch(client, CM) as events:
+        await client.post(CM, json={"metadata": {"name": "a"}})
+        await events.next()
+        apiserver.faults.drop_watches(abort=True)
+        with pytest.raises(EOFError):
+            await events.rest()
+        assert not events.ended

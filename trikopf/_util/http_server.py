@@ -24,6 +24,7 @@ from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSListener
 
 __all__ = [
+    "AbortResponse",
     "Handler",
     "Headers",
     "Request",
@@ -125,6 +126,12 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class AbortResponse(Exception):
+    """Raised by a response stream to cut the connection without finishing the response."""
+
+
 ErrorResponder = Callable[[int, str], Response]
 
 
@@ -420,6 +427,8 @@ class _Connection:
                         await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                 await self.stream.send(b"0\r\n\r\n")
                 completed = True
+            except AbortResponse:
+                pass  # the connection is closed with the response unfinished
             finally:
                 aclose = getattr(chunks, "aclose", None)
                 if aclose is not None:

@@ -415,7 +415,7 @@ class ApiApp:
         body = _read_object(request, route)
         body, warnings = self._field_validation(request, route, body)
         obj = self.store.create(
-            route.resource, route.namespace or "", body, dry_run=_dry_run(request)
+            route.resource, route.namespace or "", body, dry_run=_dry_run(request), copy=False
         )
         return _with_warnings(_respond(request, 201, self._out(route, obj)), warnings)
 

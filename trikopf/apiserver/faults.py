@@ -70,7 +70,7 @@ class Faults:
     """
 
     _wake: Callable[[], None]
-    _drop: Callable[[], None]
+    _drop: Callable[..., None]
     _compact: Callable[[], int]
     failures: list[FailureRule] = attrs.field(factory=list)
     latencies: list[LatencyRule] = attrs.field(factory=list)
@@ -131,9 +131,13 @@ class Faults:
     def latency_for(self, method: str, path: str) -> float:
         return sum(rule.seconds for rule in self.latencies if rule.matches(method, path))
 
-    def drop_watches(self) -> None:
-        """End every open watch stream now (a clean end of the chunked response)."""
-        self._drop()
+    def drop_watches(self, *, abort: bool = False) -> None:
+        """End every open watch stream now.
+
+        By default each ends cleanly (the last chunk is sent, as when a real server ends
+        a watch); with ``abort=True`` the connections are cut mid-response instead.
+        """
+        self._drop(abort=abort)
 
     def stall_watches(self) -> None:
         """Keep watch streams open but silent (no events, no bookmarks) until unstalled."""

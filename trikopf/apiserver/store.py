@@ -133,7 +133,9 @@ class Store:
     _epochs: dict[Key, int] = attrs.field(factory=dict)
     # owner uid -> dependents (key, namespace, name)
     _dependents: dict[str, set[tuple[Key, str, str]]] = attrs.field(factory=dict)
+    _by_uid: dict[str, tuple[Key, str, str]] = attrs.field(factory=dict)
     watch_generation: int = 0  # bumped to drop every open watch
+    abort_dropped_watches: bool = False  # how the last drop ends them: abruptly or cleanly
 
     # ---------------------------------------------------------------- setup & access
 
@@ -180,8 +182,9 @@ class Store:
         for log in self._logs.values():
             log.wake()
 
-    def drop_watches(self) -> None:
+    def drop_watches(self, *, abort: bool = False) -> None:
         self.watch_generation += 1
+        self.abort_dropped_watches = abort
         self.wake_all()
 
     def compact(self) -> int:
@@ -206,6 +209,10 @@ class Store:
         else:
             bucket[key] = obj
         self._index_owners(resource.key, key, old, None if type_ == "DELETED" else obj)
+        if type_ == "DELETED":
+            self._by_uid.pop(meta["uid"], None)
+        else:
+            self._by_uid[meta["uid"]] = (resource.key, key[0], key[1])
         raw = dumps(obj)
         line = b'{"type":"%s","object":%s}\n' % (type_.encode(), raw)
         log = self.log(resource.key)
@@ -243,10 +250,20 @@ class Store:
     # ---------------------------------------------------------------- create
 
     def create(
-        self, resource: ResourceType, namespace: str, body: Obj, *, dry_run: bool = False
+        self,
+        resource: ResourceType,
+        namespace: str,
+        body: Obj,
+        *,
+        dry_run: bool = False,
+        copy: bool = True,
     ) -> Obj:
-        """Store a new object; returns it as stored."""
-        obj = clone(body)
+        """Store a new object; returns it as stored.
+
+        With ``copy=False`` the store takes ``body`` over (a freshly parsed request body)
+        instead of copying it; the caller must not use it afterwards.
+        """
+        obj = clone(body) if copy else body
         meta = obj.get("metadata")
         if meta is None:
             meta = obj["metadata"] = {}
@@ -623,12 +640,11 @@ class Store:
         return result
 
     def _find_uid(self, uid: str) -> Obj | None:
-        # Owners are few compared to lookups; a scan over owners' kinds is acceptable here.
-        for bucket in self._data.values():
-            for obj in bucket.values():
-                if obj["metadata"].get("uid") == uid:
-                    return obj
-        return None
+        where = self._by_uid.get(uid)
+        if where is None:
+            return None
+        rkey, namespace, name = where
+        return self.bucket(rkey).get((namespace, name))
 
     def _delete_dependent(
         self, resource: ResourceType, dep: Obj, owner_uid: str, *, foreground: bool
@@ -689,14 +705,8 @@ class Store:
             self._remove(resource, new, owner)
 
     def _resource_of(self, obj: Obj) -> ResourceType | None:
-        api_version = str(obj.get("apiVersion", ""))
-        group = api_version.rpartition("/")[0]
-        for resource in self.registry.all():
-            if resource.group == group and resource.kind == obj.get("kind"):
-                meta = obj["metadata"]
-                if self.find(resource, meta.get("namespace", ""), meta["name"]) is obj:
-                    return resource
-        return None
+        where = self._by_uid.get(obj["metadata"].get("uid", ""))
+        return self.registry.get(where[0]) if where is not None else None
 
     # ---------------------------------------------------------------- namespaces & CRDs
 
@@ -776,7 +786,8 @@ class Store:
 
     def _unregister(self, key: Key) -> None:
         self.registry.remove(key)
-        self._data.pop(key, None)
+        for obj in self._data.pop(key, {}).values():
+            self._by_uid.pop(obj["metadata"]["uid"], None)
         self._epochs[key] = self.epoch(key) + 1
         log = self._logs.pop(key, None)
         if log is not None:
@@ -801,6 +812,7 @@ class Store:
             meta = obj["metadata"]
             self.bucket(key)[(meta.get("namespace", ""), meta["name"])] = obj
             self._index_owners(key, (meta.get("namespace", ""), meta["name"]), None, obj)
+            self._by_uid[meta["uid"]] = (key, meta.get("namespace", ""), meta["name"])
             if key == CRD_KEY:
                 self._register_crd(obj)
         self.rv = max(self.rv, int(state.get("resourceVersion", 1)))

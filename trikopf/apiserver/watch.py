@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import attrs
 
+from trikopf._util.http_server import AbortResponse
 from trikopf.apiserver.errors import status_body
 from trikopf.apiserver.faults import Faults
 from trikopf.apiserver.jsonio import dumps
@@ -117,6 +118,8 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
     last_sent = anyio.current_time()
     while True:
         if store.watch_generation != generation:
+            if store.abort_dropped_watches:
+                raise AbortResponse("watch dropped by fault injection")
             return  # dropped by fault injection
         unregistered = store.epoch(key) != epoch
         if unregistered and position >= log.end:
