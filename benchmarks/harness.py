@@ -340,7 +340,7 @@ def memory(framework: Framework, n: int, *, daemons: bool) -> dict[str, Any]:
 
 def startup(framework: Framework, n: int) -> dict[str, Any]:
     """N pre-existing, already handled objects: process start → every object resumed."""
-    with StreamServer(listed=n, handled=True) as server:
+    with StreamServer(listed=n, handled=framework.name) as server:
         started = time.monotonic()
         with run_operator(framework, "resume", server=server, expect=n) as operator:
             done = operator.wait_for("done", timeout=120 + n / 20)

@@ -24,8 +24,9 @@ and stops it (stdlib only, so any benchmark can use it)::
 The data it serves (all objects ~1.5 KB, realistic metadata with managedFields):
 
 - ``--list N``: N objects returned by the list request, resourceVersions ``1..N``; the list's
-  own resourceVersion is ``N``. ``--handled`` marks them as already handled by Kopf (its
-  last-handled-configuration annotation) so that a restarted operator only resumes them.
+  own resourceVersion is ``N``. ``--handled kopf`` (or ``trikopf``) marks them as already
+  handled by that framework (its last-handled-configuration annotation holding the object's
+  essence) so that a restarted operator only resumes them.
 - ``--stream M``: M watch events for M distinct further objects (resourceVersions
   ``N+1..N+M``), alternating ADDED and MODIFIED unless ``--added-only``. One JSON event per
   HTTP chunk, each ending with a newline. A watch from resourceVersion X gets the events
@@ -89,6 +90,8 @@ SENT_AT_KEY = "bench.trikopf.dev/sent-at"
 SENT_AT_PLACEHOLDER = "0" * 20  # replaced by f"{time.monotonic():020.6f}" when paced
 BASE_PATH = f"/apis/{GROUP}/{VERSION}"
 KOPF_LAST_HANDLED = "kopf.zalando.org/last-handled-configuration"
+TRIKOPF_LAST_HANDLED = "trikopf.dev/last-handled-configuration"
+FRAMEWORKS = ("kopf", "trikopf")
 
 
 # --------------------------------------------------------------------------- objects
@@ -102,7 +105,7 @@ def make_object(
     index: int,
     *,
     resource_version: int,
-    handled: bool = False,
+    handled: str | None = None,
     paced: bool = False,
 ) -> dict[str, Any]:
     """Build one realistic ~1.5 KB KopfExample object (distinct name, uid and spec)."""
@@ -165,11 +168,18 @@ def make_object(
         },
         "spec": spec,
     }
-    if handled:
-        # What Kopf stores after handling: the essence (spec + user metadata), so that a
-        # restarted Kopf sees nothing changed and only resumes the object.
-        essence = {"spec": spec, "metadata": {"labels": labels, "annotations": dict(annotations)}}
+    # What each framework stores after handling: the essence (spec + user metadata), so that
+    # a restarted operator sees nothing changed and only resumes the object. Only one of them:
+    # each framework counts the other's annotation as user metadata.
+    essence = {"spec": spec, "metadata": {"labels": labels, "annotations": dict(annotations)}}
+    if handled == "kopf":
         annotations[KOPF_LAST_HANDLED] = json.dumps(essence, separators=(",", ":")) + "\n"
+    elif handled == "trikopf":
+        annotations[TRIKOPF_LAST_HANDLED] = json.dumps(
+            essence, separators=(",", ":"), sort_keys=True, ensure_ascii=False
+        )
+    elif handled is not None:
+        raise ValueError(f"handled= must be one of {FRAMEWORKS} or None, not {handled!r}")
     return body
 
 
@@ -239,7 +249,13 @@ class Dataset:
     """All bytes the server will send, built once before it starts listening."""
 
     def __init__(
-        self, *, listed: int, streamed: int, handled: bool, added_only: bool, paced: bool
+        self,
+        *,
+        listed: int,
+        streamed: int,
+        handled: str | None,
+        added_only: bool,
+        paced: bool,
     ) -> None:
         self.listed = listed
         self.streamed = streamed
@@ -787,7 +803,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--list", type=int, default=0, help="objects returned by the list")
     parser.add_argument("--stream", type=int, default=0, help="events in the watch stream")
-    parser.add_argument("--handled", action="store_true", help="listed objects look handled")
+    parser.add_argument(
+        "--handled", choices=FRAMEWORKS, help="listed objects look handled by this framework"
+    )
     parser.add_argument("--added-only", action="store_true", help="stream ADDED events only")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: unpaced)")
     parser.add_argument("--gate", action="store_true", help="hold streams until released")
@@ -819,7 +837,7 @@ class StreamServer:
         *,
         listed: int = 0,
         stream: int = 0,
-        handled: bool = False,
+        handled: str | None = None,
         added_only: bool = False,
         rate: float = 0.0,
         gate: bool = False,
@@ -829,7 +847,7 @@ class StreamServer:
         self.argv = [python, str(Path(__file__).resolve()), "--port", "0"]
         self.argv += ["--list", str(listed), "--stream", str(stream), "--rate", str(rate)]
         if handled:
-            self.argv.append("--handled")
+            self.argv += ["--handled", handled]
         if added_only:
             self.argv.append("--added-only")
         if gate:

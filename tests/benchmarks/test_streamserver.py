@@ -152,3 +152,21 @@ def test_discovery_lists_the_kopfexamples_resource(server: Any) -> None:
     assert [g["name"] for g in groups["groups"]] == ["kopf.dev"]
     assert [r["name"] for r in resources["resources"]] == ["kopfexamples"]
     assert missing.status_code == 404
+
+
+def test_objects_marked_handled_by_trikopf_carry_trikopf_s_own_essence() -> None:
+    from trikopf.causes import encode_essence, essence_of
+
+    body = streamserver.make_object(7, resource_version=8, handled="trikopf")
+    stored = body["metadata"]["annotations"].pop("trikopf.dev/last-handled-configuration")
+    assert json.loads(stored) == json.loads(encode_essence(essence_of(body, prefix="trikopf.dev")))
+
+
+def test_objects_marked_handled_by_kopf_carry_only_kopf_s_annotation() -> None:
+    body = streamserver.make_object(7, resource_version=8, handled="kopf")
+    annotations = body["metadata"]["annotations"]
+    essence = json.loads(annotations["kopf.zalando.org/last-handled-configuration"])
+    assert essence["spec"] == body["spec"]
+    assert "trikopf.dev/last-handled-configuration" not in annotations
+    with pytest.raises(ValueError, match="handled="):
+        streamserver.make_object(7, resource_version=8, handled="other")
