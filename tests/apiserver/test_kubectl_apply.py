@@ -193,3 +193,25 @@ async def test_apply_sends_strategic_merge_directives_the_server_follows(
         {"name": "cfg", "mountPath": "/cfg"},
         {"name": "data", "mountPath": "/data"},
     ]
+
+
+async def test_diff_shows_what_apply_would_change_without_changing_it(
+    kubectl: Kubectl, apiserver: ApiServer, tmp_path: pathlib.Path
+) -> None:
+    await kubectl.run("apply", "-f", str(MANIFESTS / "deployment.yaml"))
+    same = await kubectl.run("diff", "-f", str(MANIFESTS / "deployment.yaml"))
+    assert same.stdout == ""
+    changed = tmp_path / "deployment.yaml"
+    changed.write_text(
+        (MANIFESTS / "deployment.yaml").read_text().replace("nginx:1.27", "nginx:1.28")
+    )
+    result = await kubectl.run("diff", "-f", str(changed), expect_failure=True)
+    assert result.code == 1  # "differences found", not an error
+    assert result.stderr == ""
+    removed = [line[1:].strip() for line in result.stdout.splitlines() if line.startswith("-  ")]
+    added = [line[1:].strip() for line in result.stdout.splitlines() if line.startswith("+  ")]
+    assert "image: nginx:1.27" in removed
+    assert "image: nginx:1.28" in added
+    stored = apiserver.get_object("deployments", "web", "default")
+    assert stored is not None
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
