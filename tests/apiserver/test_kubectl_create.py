@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
-import subprocess
 from typing import Any
 
 import pytest
 
 from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, Kubectl
 from trikopf.apiserver import ApiServer
+from trikopf.apiserver.tls import make_certificates
 
 pytestmark = pytest.mark.kubectl
 
@@ -32,28 +32,12 @@ def kubectl(
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A certificate and its key, made with the server's own certificate helper."""
+    certificates = make_certificates(["example.com"])
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "tls.crt", folder / "tls.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=example",
-            "-days",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert.write_bytes(certificates.cert_pem)
+    key.write_bytes(certificates.key_pem)
     return str(cert), str(key)
 
 
