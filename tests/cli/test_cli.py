@@ -7,6 +7,8 @@ import pathlib
 
 import pytest
 
+from trikopf.client import load_kubeconfig, open_client
+from trikopf.reactor.manifests import apply_manifests, load_manifests
 from trikopf.testing import OperatorProcess, open_operator_process
 
 ROOT = pathlib.Path(__file__).parent.parent.parent
@@ -166,3 +168,32 @@ async def test_bad_namespace_pattern_is_a_usage_error() -> None:
         code = await process.wait()
         assert code == 2, process.output
     assert_one_clear_line(process, "invalid namespace pattern 'Bad_Name'")
+
+
+@pytest.mark.parametrize("loop", ["trio", "asyncio"])
+async def test_synchronous_run_serves_until_sigint_and_then_returns(
+    tmp_path: pathlib.Path, kubeconfig_path: pathlib.Path, loop: str
+) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys\n"
+        "import trikopf\n"
+        "from trikopf.client import load_kubeconfig\n\n"
+        "registry = trikopf.OperatorRegistry()\n\n"
+        "@trikopf.on.create('kopfexamples', registry=registry)\n"
+        "def create_fn(name, **_):\n"
+        "    print(f'handled {name}', flush=True)\n\n"
+        "trikopf.run(registry, backend=sys.argv[2], connection=load_kubeconfig(sys.argv[1]))\n"
+        "print('run() returned', flush=True)\n"
+    )
+    # The embedded server runs in this test; the operator in the subprocess talks to it.
+    async with open_client(load_kubeconfig(kubeconfig_path)) as client:
+        await apply_manifests(
+            client, load_manifests([EXAMPLES / "crd.yaml", EXAMPLES / "obj.yaml"])
+        )
+    async with open_operator_process([str(kubeconfig_path), loop], script=script) as process:
+        await process.wait_for_line("handled kopf-example-1")
+        process.interrupt()
+        code = await process.wait()
+        assert code == 0, process.output
+    assert "run() returned" in process.output

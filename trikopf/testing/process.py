@@ -95,16 +95,22 @@ class OperatorProcess:
 async def open_operator_process(
     args: Sequence[str],
     *,
+    script: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     stop_within: float = 30.0,
 ) -> AsyncIterator[OperatorProcess]:
     """Start ``python -m trikopf *args``; on exit, interrupt it and wait until it is gone.
 
-    Starts the subprocess and one task that reads its output. Leaving the block sends SIGINT
-    (if still running) and waits up to ``stop_within`` seconds, then kills it.
+    With ``script``, runs ``python script *args`` instead (an application that embeds the
+    operator, or calls ``trikopf.run``). Starts the subprocess and one task that reads its
+    output. Leaving the block sends SIGINT (if still running) and waits up to ``stop_within``
+    seconds, then kills it.
     """
-    command = [sys.executable, "-m", "trikopf", *args]
+    if script is not None:
+        command = [sys.executable, os.fspath(script), *args]
+    else:
+        command = [sys.executable, "-m", "trikopf", *args]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = await anyio.open_process(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment, cwd=cwd
