@@ -98,7 +98,7 @@ class EventPoster:
     _wakeup: anyio.Event | None = attrs.field(default=None, init=False)
     _loop_thread: int | None = attrs.field(default=None, init=False)
     _tokens: float = attrs.field(default=0.0, init=False)
-    _refilled: float = attrs.field(default=0.0, init=False)
+    _refilled: float | None = attrs.field(default=None, init=False)  # None: a full bucket
     posted: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
     failed: int = attrs.field(default=0, init=False)
@@ -148,8 +148,6 @@ class EventPoster:
         Returns only by cancellation. Posting errors are logged, never raised.
         """
         self._loop_thread = threading.get_ident()
-        self._tokens = self._posting.rate_limit
-        self._refilled = anyio.current_time()
         task_status.started()
         try:
             while True:
@@ -197,7 +195,10 @@ class EventPoster:
     def _take_token(self) -> bool:
         now = anyio.current_time()
         rate = self._posting.rate_limit
-        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        if self._refilled is None:
+            self._tokens = rate
+        else:
+            self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens >= 1:
             self._tokens -= 1
