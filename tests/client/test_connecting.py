@@ -63,3 +63,36 @@ async def test_concurrent_401s_share_one_re_login(apiserver: ApiServer) -> None:
 async def test_plain_text_answers_are_returned_as_text(apiserver: ApiServer) -> None:
     async with open_client(ConnectionInfo(server=apiserver.url)) as client:
         assert await client.request("GET", "/healthz") == "ok"
+
+
+class CountingLogin:
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.calls = 0
+
+    async def __call__(self, *, previous: ConnectionInfo | None) -> ConnectionInfo:
+        self.calls += 1
+        return ConnectionInfo(server=self.server, token=f"t{self.calls}")
+
+
+async def test_a_watch_keeps_running_across_a_re_login(apiserver: ApiServer) -> None:
+    login = CountingLogin(apiserver.url)
+    settings = ClientSettings(rate_limit=float("inf"))
+    async with open_client(login, settings=settings) as client:
+        configmaps = await client.resolve("configmaps")
+        listed = await client.list(configmaps, "default")
+        async with client.watch(
+            configmaps, "default", resource_version=listed.resource_version
+        ) as events:
+            # New credentials mean a new connection pool; the open watch stays on the old one.
+            apiserver.faults.fail_next(1, status=401, method="POST")
+            await client.create(configmaps, {"metadata": {"name": "a"}}, "default")
+            assert login.calls == 2
+            assert client.connection.token == "t2"
+            assert (await events.__anext__()).name == "a"
+            await client.create(configmaps, {"metadata": {"name": "b"}}, "default")
+            assert (await events.__anext__()).name == "b"
+        # The old pool is closed once its last watch ends; the client goes on working.
+        apiserver.faults.fail_next(1, status=401, method="GET")
+        assert (await client.get(configmaps, "b", "default"))["metadata"]["name"] == "b"
+        assert login.calls == 3

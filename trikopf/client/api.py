@@ -104,13 +104,33 @@ class ApiClient:
         """The namespace of the kubeconfig context or the pod (``"default"`` otherwise)."""
         return self._auth.info.namespace
 
-    def _current_session(self) -> Session:
-        # Exec plugins and login handlers may hand out a new client certificate: new TLS.
+    async def _use_session(self) -> Session:
+        """The session in force, counted as in use until :meth:`_release_session`.
+
+        Exec plugins and login handlers may hand out new credentials or a new client
+        certificate: then a new session takes over, and the old one is closed as soon as
+        nothing uses it any more (its watches may still run on it for a while).
+        """
         identity = self._auth.tls_material()
         if identity != self._session.identity or self._auth.info != self._session.info:
-            self._retired.append(self._session)
+            old = self._session
             self._session = make_session(self._auth.info, self._auth, self.settings)
+            self._retired.append(old)
+            if old.users == 0:
+                await self._retire(old)
+        self._session.users += 1
         return self._session
+
+    async def _release_session(self, session: Session) -> None:
+        session.users -= 1
+        if session.users == 0 and any(s is session for s in self._retired):
+            await self._retire(session)
+
+    async def _retire(self, session: Session) -> None:
+        self._retired = [s for s in self._retired if s is not session]
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await session.http.aclose()
+            await session.watch_http.aclose()
 
     async def _headers(self) -> tuple[dict[str, str], int]:
         generation = self._auth.generation
@@ -165,20 +185,23 @@ class ApiClient:
         reauthenticated = False
         while True:
             await self._limiter.acquire()
-            session = self._current_session()
             headers, generation = await self._headers()
             if content is not None:
                 headers["Content-Type"] = content_type
             error: ClientError
+            session = await self._use_session()
             try:
-                response = await session.http.request(
-                    method,
-                    path,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    extensions=self._extensions(),
-                )
+                try:
+                    response = await session.http.request(
+                        method,
+                        path,
+                        params=params,
+                        content=content,
+                        headers=headers,
+                        extensions=self._extensions(),
+                    )
+                finally:
+                    await self._release_session(session)
             except httpx.TimeoutException as exc:
                 _count_request(method, 0)
                 error = ApiTimeout(f"{method} {path}: no answer in time ({type(exc).__name__})")
@@ -532,31 +555,41 @@ class ApiClient:
         finally:
             await stream.aclose()
 
-    async def _open_watch(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        """Send a watch request; returns the 200 response with its body unread (raises else)."""
+    async def _open_watch(
+        self, path: str, params: Mapping[str, str]
+    ) -> tuple[httpx.Response, Session]:
+        """Send a watch request; returns the 200 response with its body unread (raises else).
+
+        The session returned stays in use until the caller gives it to
+        :meth:`_release_session`, after closing the response.
+        """
         started = anyio.current_time()
         attempt = 0
         reauthenticated = False
         while True:
             await self._limiter.acquire()
-            session = self._current_session()
             headers, generation = await self._headers()
+            session = await self._use_session()
             request = session.watch_http.build_request(
                 "GET", path, params=params, headers=headers, extensions=self._extensions()
             )
             error: ClientError
             try:
                 response = await session.watch_http.send(request, stream=True)
-            except httpx.TimeoutException:
-                _count_request("WATCH", 0)
-                error = ApiTimeout(f"GET {path}: no answer in time")
-            except httpx.TransportError as exc:
-                _count_request("WATCH", 0)
-                error = ApiConnectionError(f"GET {path}: {describe(exc)}")
+            except BaseException as exc:
+                await self._release_session(session)
+                if isinstance(exc, httpx.TimeoutException):
+                    _count_request("WATCH", 0)
+                    error = ApiTimeout(f"GET {path}: no answer in time")
+                elif isinstance(exc, httpx.TransportError):
+                    _count_request("WATCH", 0)
+                    error = ApiConnectionError(f"GET {path}: {describe(exc)}")
+                else:
+                    raise
             else:
                 _count_request("WATCH", response.status_code)
                 if response.status_code == 200:
-                    return response
+                    return response, session
                 try:
                     with anyio.fail_after(self.settings.request_timeout):
                         await response.aread()
@@ -564,6 +597,7 @@ class ApiClient:
                     pass
                 finally:
                     await response.aclose()
+                    await self._release_session(session)
                 error = self._error("GET", path, response)
                 if isinstance(error, Unauthorized) and not reauthenticated:
                     reauthenticated = True

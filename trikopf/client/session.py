@@ -48,6 +48,7 @@ class Session:
     watch_http: httpx.AsyncClient
     identity: tuple[bytes | None, bytes | None]
     info: ConnectionInfo
+    users: int = 0  # requests and watch connections using it right now
 
 
 def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSettings) -> Session:

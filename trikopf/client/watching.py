@@ -26,6 +26,7 @@ from trikopf.structs import WatchEvent
 
 if TYPE_CHECKING:
     from trikopf.client.api import ApiClient
+    from trikopf.client.session import Session
 
 __all__ = ["WatchStream"]
 
@@ -50,6 +51,7 @@ class WatchStream:
     ends_by_server: bool
     reconnects: int = 0
     _response: httpx.Response | None = attrs.field(default=None, init=False)
+    _session: Session | None = attrs.field(default=None, init=False)
     _stream: HeadSplittingStream | None = attrs.field(default=None, init=False)
     _decoder: WatchDecoder | None = attrs.field(default=None, init=False)
     _ready: list[bytes] = attrs.field(factory=list, init=False)  # lines, parsed when taken
@@ -69,11 +71,13 @@ class WatchStream:
         params = dict(self.params)
         if self.resource_version is not None:
             params["resourceVersion"] = self.resource_version
-        response = await self.client._open_watch(self.path, params)
+        response, session = await self.client._open_watch(self.path, params)
         stream = response.extensions.get("network_stream")
         if not isinstance(stream, HeadSplittingStream):  # pragma: no cover - our transport
             await response.aclose()
+            await self.client._release_session(session)
             raise ApiConnectionError("the watch connection is not readable beneath httpx")
+        self._session = session
         chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
         self._response = response
         self._stream = stream
@@ -93,6 +97,7 @@ class WatchStream:
     async def _close_connection(self) -> None:
         response, self._response = self._response, None
         stream, self._stream = self._stream, None
+        session, self._session = self._session, None
         self._decoder = None
         if response is None:
             return
@@ -103,6 +108,8 @@ class WatchStream:
                 except (OSError, httpcore.NetworkError):
                     pass
             await response.aclose()
+        if session is not None:
+            await self.client._release_session(session)
 
     async def aclose(self) -> None:
         """Close the connection (shielded and bounded); iteration ends."""
