@@ -1,7 +1,8 @@
 """The watch stream's decoding: HTTP chunked framing, lines, one JSON parse per event.
 
-:class:`WatchDecoder` is pure (bytes in, parsed events out, no I/O), so it is tested and
-benchmarked on its own. The I/O around it lives in :mod:`trikopf.client.api`.
+:class:`WatchDecoder` is pure (bytes in, event lines out, each parsed by ``parse`` when its
+consumer takes it; no I/O), so it is tested and benchmarked on its own. The I/O around it lives
+in :mod:`trikopf.client.watching`.
 """
 
 from __future__ import annotations
