@@ -85,3 +85,13 @@ def test_bad_chunk_framing_is_a_protocol_error() -> None:
         WatchDecoder(chunked=True).feed(b"2\r\n{}XX")
     with pytest.raises(WatchProtocolError, match="not a JSON object"):
         WatchDecoder(chunked=True).feed(chunk(b"[1,2]\n"))
+
+
+def test_lines_are_returned_unparsed_and_parsed_on_demand() -> None:
+    decoder = WatchDecoder(chunked=True)
+    lines = decoder.feed_lines(chunk(event(0)) + chunk(b"not json\n") + chunk(b"  \n"))
+    assert len(lines) == 3  # framing only: nothing was parsed yet
+    assert names([decoder.parse(lines[0])]) == ["o0"]  # type: ignore[list-item]
+    with pytest.raises(WatchProtocolError, match="a line is not JSON"):
+        decoder.parse(lines[1])
+    assert decoder.parse(lines[2]) is None  # a blank line is no event
