@@ -386,7 +386,10 @@ class BackgroundEngine:
         raw = event.object
         obj = self._objects.get(uid)
         if obj is not None and obj.scope is not scope:
-            obj = None  # the object's tree was restarted: its old tasks are gone
+            # A new worker (the old one went idle, or its tree was restarted after a bug): the
+            # old scope has ended with its tasks; what has finished stays finished.
+            obj.scope = scope
+            obj.tasks.clear()
         if obj is None:
             obj = _ObjectTasks(uid=uid, resource=resource, scope=scope, live=LiveBody(raw))
             obj.last_change = anyio.current_time()
