@@ -79,6 +79,9 @@ def draw(document: dict[str, Any], path: Path) -> Path:
     limits = _records(document, "limits")
     ax.barh([r["label"] for r in limits], [r["median"] for r in limits], color=COLOURS["limit"])
     _log_if_data(ax, "x")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.invert_yaxis()
     ax.set_title("the limit: no framework (events/s, log)")
     ax.tick_params(axis="y", labelsize=8)

@@ -71,6 +71,37 @@ class Suite:
         self.repeat: int = args.repeat
         self.frameworks = [harness.FRAMEWORKS[name] for name in args.frameworks]
         self.records: list[dict[str, Any]] = []
+        # Seconds one figure may take before repeats and larger sizes are left out.
+        self.budget: float = args.budget
+
+    def fits(
+        self, workload: str, framework: harness.Framework, n: int, *, judge_by: str | None = None
+    ) -> bool:
+        """Whether size ``n`` fits the time budget, judged by the rate at the smaller sizes
+        of ``judge_by`` (by default the same workload)."""
+        smaller = [
+            r
+            for r in self.records
+            if r["workload"] == (judge_by or workload)
+            and r["subject"] == framework.name
+            and "seconds" in r
+        ]
+        if not smaller:
+            return True
+        last = max(smaller, key=lambda r: r["n"])
+        estimate = last["seconds"] * n / last["n"]
+        if estimate <= self.budget:
+            return True
+        self.skip(
+            workload, framework.name, n, f"skipped: ~{estimate:.0f} s per run at the rate measured"
+        )
+        return False
+
+    def skip(self, workload: str, subject: str, n: int, status: str) -> None:
+        record = {"workload": workload, "subject": subject, "label": subject, "n": n}
+        record.update(status=status, runs=[])
+        self.records.append(record)
+        self.show(record)
 
     # -- bookkeeping
     def record(
@@ -83,10 +114,18 @@ class Suite:
         repeat: int | None = None,
         label: str | None = None,
     ) -> dict[str, Any]:
-        """Run ``fn`` ``repeat`` times; keep the values, their median and spread."""
+        """Run ``fn`` ``repeat`` times; keep the values, their median and spread.
+
+        Stops repeating when the runs so far say the rest would exceed the time budget.
+        """
         runs: list[dict[str, Any]] = []
         status = "ok"
-        for _ in range(repeat or self.repeat):
+        total = repeat or self.repeat
+        started = time.monotonic()
+        for done in range(total):
+            if done and (time.monotonic() - started) / done * (total - done) > self.budget:
+                status = f"ok, {done} of {total} runs (the rest would exceed the time budget)"
+                break
             try:
                 runs.append(fn())
             except harness.NotRunnable as exc:
@@ -102,7 +141,7 @@ class Suite:
             "subject": subject,
             "label": label or subject,
             "n": n,
-            "status": status if not runs or status == "ok" else f"partial ({status})",
+            "status": status if not runs or status.startswith("ok") else f"partial ({status})",
             "runs": runs,
         }
         if runs:
@@ -135,6 +174,17 @@ class Suite:
                 return record
         return None
 
+    def pick(self, workload: str, subject: str, n: int | None = None) -> dict[str, Any] | None:
+        """The measured record, else the one that says why it was not measured."""
+        found = self.find(workload, subject, n)
+        if found is not None:
+            return found
+        for record in self.records:
+            same = record["workload"] == workload and record["subject"] == subject
+            if same and (n is None or record["n"] == n):
+                return record
+        return None
+
     # -- workloads
     def limits(self) -> None:
         n = self.sizes.limits
@@ -153,6 +203,8 @@ class Suite:
     def throughput(self) -> None:
         for framework in self.frameworks:
             for n in self.sizes.throughput[framework.name]:
+                if not self.fits("throughput", framework, n):
+                    break
                 self.record(
                     "throughput",
                     framework.name,
@@ -163,6 +215,8 @@ class Suite:
     def create(self) -> None:
         for framework in self.frameworks:
             for n in self.sizes.create[framework.name]:
+                if not self.fits("create", framework, n):
+                    break
                 self.record(
                     "create",
                     framework.name,
@@ -214,6 +268,8 @@ class Suite:
             workload = "memory-daemon" if daemons else "memory-idle"
             for framework in self.frameworks:
                 for n in self.sizes.memory[framework.name]:
+                    if not self.fits(workload, framework, n, judge_by="create"):
+                        break
                     self.record(
                         workload,
                         framework.name,
@@ -260,25 +316,28 @@ def table(suite: Suite) -> str:
 
     def cell(record: dict[str, Any] | None, key: str = "median") -> str:
         if record is None:
-            return "not measured yet"
+            return "-"
+        if "median" not in record:
+            status = str(record.get("status", ""))
+            return status.split(":")[0] if status else "-"
         value = record.get(key)
         spread = f" ±{record['spread'] * 100:.0f}%" if key == "median" else ""
         return f"{fmt(value)}{spread}"
 
     def value(record: dict[str, Any] | None, key: str = "median") -> float | None:
-        return None if record is None else record.get(key)
+        return None if record is None or "median" not in record else record.get(key)
 
     def sizes(workload: str) -> list[int]:
         return sorted({r["n"] for r in suite.records if r["workload"] == workload and r["n"]})
 
     for n in sizes("throughput"):
-        kopf, tri = suite.find("throughput", "kopf", n), suite.find("throughput", "trikopf", n)
+        kopf, tri = suite.pick("throughput", "kopf", n), suite.pick("throughput", "trikopf", n)
         lines.append(
             f"| raw watch events/s | {n:,} | {cell(kopf)} | {cell(tri)} | {fmt(limit_value)} "
             f"| {ratio(value(tri), value(kopf))} | {ratio(value(tri), limit_value)} |"
         )
     for n in sizes("create"):
-        kopf, tri = suite.find("create", "kopf", n), suite.find("create", "trikopf", n)
+        kopf, tri = suite.pick("create", "kopf", n), suite.pick("create", "trikopf", n)
         lines.append(
             f"| created objects/s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
             f"| {ratio(value(tri), value(kopf))} | - |"
@@ -304,17 +363,17 @@ def table(suite: Suite) -> str:
             )
     for workload, title in (("memory-idle", "idle"), ("memory-daemon", "with a daemon")):
         for n in sizes(workload):
-            kopf, tri = suite.find(workload, "kopf", n), suite.find(workload, "trikopf", n)
-            if kopf is not None:
+            kopf, tri = suite.pick(workload, "kopf", n), suite.pick(workload, "trikopf", n)
+            if kopf is not None and "median" in kopf:
                 kopf = dict(kopf, median=kopf["median"] / 1024)
-            if tri is not None:
+            if tri is not None and "median" in tri:
                 tri = dict(tri, median=tri["median"] / 1024)
             lines.append(
                 f"| KB per object, {title} | {n:,} | {cell(kopf)} | {cell(tri)} | - "
                 f"| {ratio(value(tri), value(kopf))} | - |"
             )
     for n in sizes("startup"):
-        kopf, tri = suite.find("startup", "kopf", n), suite.find("startup", "trikopf", n)
+        kopf, tri = suite.pick("startup", "kopf", n), suite.pick("startup", "trikopf", n)
         lines.append(
             f"| startup to all resumed, s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
             f"| {ratio(value(tri), value(kopf))} | - |"
@@ -381,9 +440,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--frameworks", nargs="+", choices=sorted(harness.FRAMEWORKS), default=["kopf", "trikopf"]
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds one figure may take (default 120, with --full 900)",
+    )
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
     args = parser.parse_args(argv)
+    if args.budget is None:
+        args.budget = 900.0 if args.full else 120.0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     unknown = sorted(set(args.workloads) - set(WORKLOADS))
