@@ -41,6 +41,10 @@ logger = logging.getLogger("trikopf.reactor.watching")
 # the caller instead of retried. After the start, every error is retried.
 _FATAL_AT_START = (Unauthorized, Forbidden, NotFound, BadRequest)
 
+# A watch that ends with no events sooner than this after it was opened counts as a failure
+# (backoff before reconnecting); a longer one was just quiet.
+_QUICK_END = 1.0
+
 
 class Dispatcher(Protocol):
     """Where a watcher sends events: a :class:`ResourceSupervisor` or a discovery tracker."""
@@ -114,6 +118,7 @@ async def serve_watch(
     count_event = instruments.watch_events(label) if instruments is not None else None
     while True:
         received = 0
+        opened = anyio.current_time()
         try:
             if resource_version is None:
                 resource_version = await _relist(client, resource, namespace, supervisor, settings)
@@ -140,7 +145,9 @@ async def serve_watch(
                         resource_version = event.resource_version or resource_version
                         if event.type != "BOOKMARK":
                             supervisor.dispatch(event)
-            if received:
+            if received or anyio.current_time() - opened >= _QUICK_END:
+                # A stream that brought events, or simply lasted (a quiet resource whose
+                # server timeout passed): reconnect at once.
                 backoff = settings.reconnect_backoff
                 if instruments is not None:
                     instruments.watch_reconnected(label)
