@@ -152,8 +152,10 @@ async def test_daemon_that_returns_is_not_restarted_and_its_result_is_stored(
     async with cluster.operator(registry):
         await cluster.create()
         await cluster.wait_for(lambda b: b is not None and b.get("status", {}).get("once"))
-        # Later changes of the object do not start it again.
+        # Later changes of the object do not start it again: neither while its worker is
+        # still there, nor after the worker went idle and a new one serves the object.
         await cluster.patch({"spec": {"size": 2}})
+        await anyio.sleep(60)
         await cluster.patch({"metadata": {"labels": {"touched": "yes"}}})
         await anyio.sleep(60)
 
