@@ -92,7 +92,7 @@ async def bench_live_watch(events: int) -> tuple[tuple[float, float], int]:
             clock = _Clock()
             tg.start_soon(reader.read_until, events)
             for i, body in enumerate(bodies):
-                server.store.create(resource, "default", body)
+                server.store.create(resource, "default", body, copy=False)  # as from HTTP
                 if i % 50 == 0:
                     await anyio.lowlevel.checkpoint()  # let the watcher and the reader run
         rates = clock.rates(events)
@@ -144,6 +144,33 @@ async def bench_requests(
             return rates[0], rates[1]
 
 
+async def bench_raw_creates(requests: int) -> tuple[float, float]:
+    """Creates over one keep-alive connection from a minimal client: the server's own cost."""
+    async with open_apiserver() as server:
+        payloads = []
+        for i in range(requests):
+            body = dumps(_body(i))
+            payloads.append(
+                b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (CM.encode(), len(body), body)
+            )
+        async with await anyio.connect_tcp("127.0.0.1", server.port) as stream:
+            clock = _Clock()
+            buffer = b""
+            for payload in payloads:
+                await stream.send(payload)
+                while True:
+                    head, sep, rest = buffer.partition(b"\r\n\r\n")
+                    if sep:
+                        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                        if len(rest) >= length:
+                            assert head.startswith(b"HTTP/1.1 201"), head
+                            buffer = rest[length:]
+                            break
+                    buffer += await stream.receive()
+            return clock.rates(requests)
+
+
 def _fmt(rates: tuple[float, float], unit: str) -> str:
     return f"{rates[0]:9.0f} {unit} wall, {rates[1]:9.0f} per CPU-second"
 
@@ -155,6 +182,8 @@ async def main(events: int, requests: int, backend: str) -> None:
     print(f"  live watch, one stream:      {_fmt(live, 'events/s')}")
     replay = await bench_replayed_watch(events)
     print(f"  replayed watch, one stream:  {_fmt(replay, 'events/s')}")
+    raw = await bench_raw_creates(requests)
+    print(f"  create, raw keep-alive client: {_fmt(raw, 'req/s')}")
     for connections in (1, 4):
         create, patch = await bench_requests(requests, connections)
         print(f"  create, {connections} httpx connection(s): {_fmt(create, 'req/s')}")
