@@ -69,11 +69,11 @@ async def test_applying_a_changed_manifest_patches_only_the_difference(
     assert stored is not None
     assert stored["spec"] == {"duration": "5m", "field": "value", "items": ["item1"]}
     assert stored["metadata"]["labels"] == {"somelabel": "somevalue", "owner": "operator"}
-    # kubectl sent a merge patch (custom resources support no strategic merge patch).
-    patches = [
-        r for r in apiserver.requests.records if r.method == "PATCH" and "kopfexamples" in r.path
+    # Two patches reached the object: the label, then the apply's difference; no replace.
+    writes = [
+        r for r in apiserver.requests if r.method in ("PATCH", "PUT") and "kopfexamples/" in r.path
     ]
-    assert patches
+    assert [(r.method, r.status) for r in writes] == [("PATCH", 200), ("PATCH", 200)]
 
 
 async def test_apply_of_a_builtin_kind_merges_containers_by_name(
