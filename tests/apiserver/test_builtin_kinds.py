@@ -1,0 +1,88 @@
+"""Every built-in kind is stored as objects: create, get, list, watch, delete."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.apiserver.watching import open_watch
+from trikopf.apiserver import ApiServer
+
+KINDS = [
+    ("/api/v1", "configmaps", "ConfigMap", True),
+    ("/api/v1", "secrets", "Secret", True),
+    ("/api/v1", "serviceaccounts", "ServiceAccount", True),
+    ("/api/v1", "services", "Service", True),
+    ("/api/v1", "pods", "Pod", True),
+    ("/api/v1", "events", "Event", True),
+    ("/apis/events.k8s.io/v1", "events", "Event", True),
+    ("/apis/apps/v1", "deployments", "Deployment", True),
+    ("/apis/coordination.k8s.io/v1", "leases", "Lease", True),
+    ("/api/v1", "namespaces", "Namespace", False),
+    (
+        "/apis/admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        False,
+    ),
+    (
+        "/apis/admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "plural", "kind", "namespaced"), KINDS, ids=[f"{k[0]}/{k[1]}" for k in KINDS]
+)
+async def test_built_in_kind_round_trips(
+    client: httpx.AsyncClient,
+    apiserver: ApiServer,
+    prefix: str,
+    plural: str,
+    kind: str,
+    namespaced: bool,
+) -> None:
+    base = f"{prefix}/namespaces/default/{plural}" if namespaced else f"{prefix}/{plural}"
+    api_version = prefix.removeprefix("/api/").removeprefix("/apis/")
+    async with open_watch(client, base, resourceVersion=str(apiserver.store.rv)) as events:
+        created = await client.post(
+            base, json={"metadata": {"name": "sample", "labels": {"t": "1"}}}
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["kind"] == kind
+        assert body["apiVersion"] == api_version
+        assert (await events.next())["type"] == "ADDED"
+        got = await client.get(f"{base}/sample")
+        assert got.json()["metadata"]["uid"] == body["metadata"]["uid"]
+        listed = await client.get(base, params={"labelSelector": "t=1"})
+        assert listed.json()["kind"] == f"{kind}List"
+        assert [i["metadata"]["name"] for i in listed.json()["items"]] == ["sample"]
+        deleted = await client.delete(f"{base}/sample")
+        assert deleted.status_code == 200
+        if plural != "namespaces":
+            assert (await events.next())["type"] == "DELETED"
+            assert (await client.get(f"{base}/sample")).status_code == 404
+
+
+async def test_pods_start_pending_and_deployments_drop_status_on_create(
+    client: httpx.AsyncClient,
+) -> None:
+    pod = await client.post(
+        "/api/v1/namespaces/default/pods",
+        json={
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+            "status": {"phase": "Running"},
+        },
+    )
+    assert pod.json()["status"] == {"phase": "Pending"}
+    deployment = await client.post(
+        "/apis/apps/v1/namespaces/default/deployments",
+        json={"metadata": {"name": "d"}, "spec": {"replicas": 1}, "status": {"replicas": 5}},
+    )
+    assert "status" not in deployment.json()
+    assert deployment.json()["metadata"]["generation"] == 1
