@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import httpx
 
+from tests.apiserver.crds import create_crd
 from tests.apiserver.watching import open_watch
 from trikopf.apiserver import ApiServer, open_apiserver
 
@@ -243,3 +244,44 @@ async def test_many_watchers_receive_the_same_events(
         a, b = await one.next(), await two.next()
     assert a == b
     assert apiserver.get_object("configmaps", "shared", "default") == a["object"]
+
+
+async def test_a_watcher_that_falls_behind_the_history_gets_410() -> None:
+    async with (
+        open_apiserver(history_window=4) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        await _create(client, "a")
+        async with open_watch(client, CM) as events:
+            await events.next()
+            server.faults.stall_watches()
+            for i in range(40):
+                await _patch(client, "a", {"data": {"i": str(i)}})
+            server.faults.unstall_watches()
+            rest = await events.rest()
+    assert [e["type"] for e in rest] == ["ERROR"]
+    assert rest[0]["object"]["code"] == 410
+
+
+async def test_bookmarks_stop_at_the_timeout() -> None:
+    async with (
+        open_apiserver(bookmark_interval=0.2) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+        open_watch(client, CM, allowWatchBookmarks="1", timeoutSeconds="1") as events,
+    ):
+        rest = await events.rest()
+    assert rest, "no bookmark arrived within a second"
+    assert {e["type"] for e in rest} == {"BOOKMARK"}
+    assert len(rest) <= 5
+
+
+async def test_watch_versions_follow_the_requested_api_version(client: httpx.AsyncClient) -> None:
+    await create_crd(client, versions=("v1", "v1beta1"))
+    path = "/apis/kopf.dev/v1beta1/namespaces/default/kopfexamples"
+    async with open_watch(client, path, resourceVersion="1") as events:
+        await client.post(
+            "/apis/kopf.dev/v1/namespaces/default/kopfexamples",
+            json={"apiVersion": "kopf.dev/v1", "kind": "KopfExample", "metadata": {"name": "x"}},
+        )
+        event = await events.next()
+    assert event["object"]["apiVersion"] == "kopf.dev/v1beta1"
