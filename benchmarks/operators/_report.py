@@ -8,6 +8,7 @@ the file ``BENCH_SAMPLES`` when the last one is in, never while measuring.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -19,6 +20,11 @@ EXPECT = int(os.environ.get("BENCH_EXPECT", "0"))
 SENT_AT_KEY = "bench.trikopf.dev/sent-at"
 _FD = int(os.environ.get("BENCH_REPORT_FD", "-1"))
 _SAMPLES_PATH = os.environ.get("BENCH_SAMPLES", "")
+
+# An experiment, off by default: BENCH_GC_THRESHOLD="100000,50,1000" sets the cyclic garbage
+# collector's thresholds in the operator process, to measure what the collector costs.
+if os.environ.get("BENCH_GC_THRESHOLD"):
+    gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLD"].split(",")))
 
 
 class Reporter:
