@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.abc
 import pytest
 
 from tests.client.conftest import kex_body
@@ -113,3 +115,26 @@ async def test_leaving_the_block_early_closes_the_stream(client: ApiClient, kex:
     async with client.watch(kex, "default") as events:
         await take(events, 1)
     assert [e async for e in events] == []  # closed: iteration ends, nothing raised
+
+
+async def test_many_watches_run_at_once_on_one_client(client: ApiClient, kex: Resource) -> None:
+    listed = await client.list(kex)
+    names = [f"ns{i}" for i in range(15)]
+    namespaces = await client.resolve("namespaces")
+    for name in names:
+        await client.create(namespaces, {"metadata": {"name": name}})
+    seen: dict[str, str | None] = {}
+
+    async def watch_one(namespace: str, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with client.watch(kex, namespace, resource_version=listed.resource_version) as events:
+            task_status.started()
+            (event,) = await take(events, 1)
+            seen[namespace] = event.name
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                await tg.start(watch_one, name)
+            for name in names:  # every watch is open before the first object exists
+                await client.create(kex, kex_body(f"in-{name}"), namespace=name)
+    assert seen == {name: f"in-{name}" for name in names}

@@ -185,12 +185,14 @@ class WatchTransport(httpx.AsyncBaseTransport):
             self._pool = httpcore.AsyncHTTPProxy(
                 proxy_url=proxy_url,
                 ssl_context=ssl_context,
+                max_connections=None,  # one connection per watch, as many as watches
                 max_keepalive_connections=0,
                 network_backend=backend,
             )
         else:
             self._pool = httpcore.AsyncConnectionPool(
                 ssl_context=ssl_context,
+                max_connections=None,  # one connection per watch, as many as watches
                 max_keepalive_connections=0,
                 network_backend=backend,
             )
