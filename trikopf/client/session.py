@@ -35,6 +35,7 @@ class ClientSettings:
     rate_burst: int = 100
     watch_inactivity_timeout: float | None = None
     watch_read_size: int = 256 * 1024
+    max_connections: int = 100
     discovery_refresh_interval: float = 0.0
     user_agent: str = "trikopf"
     event_component: str = "trikopf"
@@ -65,7 +66,8 @@ def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSett
         proxy=info.proxy_url,
         timeout=timeout,
         headers=headers,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+        # Watches have their own pool without a limit: each holds its connection for long.
+        limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20),
         trust_env=False,
     )
     watch_http = httpx.AsyncClient(
