@@ -20,6 +20,7 @@ from trikopf.apiserver.faults import Faults, RequestLog, RequestRecord, now
 from trikopf.apiserver.jsonio import dumps, loads
 from trikopf.apiserver.resources import NAMESPACE_KEY, ResourceType
 from trikopf.apiserver.store import Store
+from trikopf.apiserver.store import clone as store_clone
 from trikopf.apiserver.watch import WatchRequest, stream_watch
 
 __all__ = ["ApiApp"]
@@ -613,6 +614,10 @@ class ApiApp:
         schema = openapi.resource_schema(described)
         if warnings or openapi.unknown_fields(body, schema):
             body = openapi.prune_unknown_fields(body, schema)
+        if resource.custom and described.schema:
+            from trikopf.apiserver.defaulting import apply_defaults
+
+            body = apply_defaults(store_clone(body), described.schema)
         return body, warnings
 
     # ------------------------------------------------------------------ openapi
