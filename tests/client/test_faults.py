@@ -20,6 +20,7 @@ from trikopf.apiserver import ApiServer
 from trikopf.client import (
     ApiClient,
     ApiConnectionError,
+    ApiTimeout,
     ClientSettings,
     ConnectionInfo,
     ServerError,
@@ -240,3 +241,16 @@ async def test_bookmarks_move_the_resource_version_forward() -> None:
         assert bookmark.type == "BOOKMARK"
         assert int(bookmark.resource_version or 0) > int(created["metadata"]["resourceVersion"])
         assert events.resource_version == bookmark.resource_version
+
+
+async def test_a_server_that_never_answers_a_watch_times_out(apiserver: ApiServer) -> None:
+    settings = ClientSettings(request_timeout=5, retry_attempts=2, backoff_base=1, backoff_jitter=0)
+    async with open_client(ConnectionInfo(server=apiserver.url), settings=settings) as client:
+        configmaps = await client.resolve("configmaps")
+        apiserver.faults.pause()
+        started = trio.current_time()
+        with pytest.raises(ApiTimeout):
+            async with client.watch(configmaps, "default"):
+                pass
+        assert trio.current_time() - started == pytest.approx(5 + 1 + 5, abs=0.1)
+        apiserver.faults.resume()

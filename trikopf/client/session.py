@@ -73,7 +73,9 @@ def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSett
     watch_http = httpx.AsyncClient(
         base_url=info.server,
         transport=WatchTransport(ssl_context=ssl_context, proxy_url=info.proxy_url),
-        timeout=httpx.Timeout(None, connect=settings.connect_timeout),
+        # Bounds the wait for the response head only: the body is read beneath httpx, where
+        # the watch's own inactivity timeout applies.
+        timeout=timeout,
         headers={**headers, "Accept-Encoding": "identity"},
         trust_env=False,
     )
