@@ -205,3 +205,27 @@ async def test_client_hanging_up_cancels_an_idle_stream(port: int) -> None:
                 received += await stream.receive()
     with anyio.fail_after(5):
         await _CLOSED.wait()  # type: ignore[call-arg]
+
+
+async def test_a_client_that_stops_reading_is_dropped_after_the_write_timeout() -> None:
+    closed = anyio.Event()
+
+    async def flood(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"x" * 65536
+            finally:
+                closed.set()
+
+        return Response(status=200, stream=chunks)
+
+    async with anyio.create_task_group() as tg:
+        bound = await tg.start(
+            functools.partial(serve_http, flood, host="127.0.0.1", port=0, write_timeout=0.5)
+        )
+        async with await anyio.connect_tcp("127.0.0.1", bound) as stream:
+            await stream.send(b"GET /flood HTTP/1.1\r\n\r\n")
+            with anyio.fail_after(10):
+                await closed.wait()  # never reading: the server gives up on its own
+        tg.cancel_scope.cancel()

@@ -135,6 +135,24 @@ class AbortResponse(Exception):
 ErrorResponder = Callable[[int, str], Response]
 
 
+_DISCONNECTS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    ssl.SSLError,
+    OSError,  # TimeoutError too: a peer that stopped reading is dropped
+)
+
+
+def _only_disconnects(exc: BaseException) -> bool:
+    # Exception groups (built in from 3.11, the backport before) hold their members in
+    # ``.exceptions``; a group of disconnects is a disconnect.
+    members = getattr(exc, "exceptions", None)
+    if isinstance(members, tuple) and members:
+        return all(isinstance(e, BaseException) and _only_disconnects(e) for e in members)
+    return isinstance(exc, _DISCONNECTS)
+
+
 class _ProtocolError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -160,6 +178,7 @@ async def serve_http(
     max_body_size: int = 3 * 1024 * 1024,
     idle_timeout: float = 120.0,
     read_timeout: float = 60.0,
+    write_timeout: float = 60.0,
     error_responder: ErrorResponder | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -178,6 +197,7 @@ async def serve_http(
         max_body_size=max_body_size,
         idle_timeout=idle_timeout,
         read_timeout=read_timeout,
+        write_timeout=write_timeout,
         error_responder=error_responder or _plain_error,
     )
     tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
@@ -199,6 +219,7 @@ class _Server:
     max_body_size: int
     idle_timeout: float
     read_timeout: float
+    write_timeout: float
     error_responder: ErrorResponder
 
     async def serve_connection(self, stream: anyio.abc.ByteStream) -> None:
@@ -206,16 +227,11 @@ class _Server:
         try:
             async with stream:
                 await connection.run()
-        except (
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-            anyio.EndOfStream,
-            ssl.SSLError,
-            OSError,
-        ):
+        except _DISCONNECTS:
             pass  # the peer went away; nothing to answer
-        except Exception:
-            logger.exception("HTTP connection failed")
+        except Exception as exc:
+            if not _only_disconnects(exc):
+                logger.exception("HTTP connection failed")
 
 
 class _Connection:
@@ -229,6 +245,11 @@ class _Connection:
             self.client = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else ""
         except (anyio.TypedAttributeLookupError, IndexError, TypeError):
             self.client = ""
+
+    async def _send(self, data: bytes) -> None:
+        """Send, giving up (TimeoutError) on a peer that stops reading."""
+        with anyio.fail_after(self.server.write_timeout):
+            await self.stream.send(data)
 
     async def _fill(self) -> bool:
         """Receive more bytes into the buffer; False at end of stream."""
@@ -343,7 +364,7 @@ class _Connection:
             if lengths:
                 raise _ProtocolError(400, "both Content-Length and chunked encoding are set")
             if expects_continue:
-                await self.stream.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
             return await self._read_chunked(limit)
         if not lengths:
             return b""
@@ -353,7 +374,7 @@ class _Connection:
         if length > limit:
             raise _ProtocolError(413, f"request entity too large: limit is {limit}")
         if expects_continue and length and not self.buffer:
-            await self.stream.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
         while len(self.buffer) < length:
             if not await self._fill():
                 raise _ProtocolError(400, "the request body ended early")
@@ -407,11 +428,11 @@ class _Connection:
         if response.stream is None:
             lines.append(f"Content-Length: {len(response.body)}")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            await self.stream.send(head + response.body)
+            await self._send(head + response.body)
             return keep_alive
         lines.append("Transfer-Encoding: chunked")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        await self.stream.send(head)
+        await self._send(head)
         return await self._send_stream(response.stream, keep_alive=keep_alive)
 
     async def _send_stream(
@@ -424,11 +445,13 @@ class _Connection:
             try:
                 async for chunk in chunks:
                     if chunk:
-                        await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                await self.stream.send(b"0\r\n\r\n")
+                        await self._send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                await self._send(b"0\r\n\r\n")
                 completed = True
             except AbortResponse:
                 pass  # the connection is closed with the response unfinished
+            except _DISCONNECTS:
+                pass  # the peer went away (or stopped reading) mid-stream
             finally:
                 aclose = getattr(chunks, "aclose", None)
                 if aclose is not None:
