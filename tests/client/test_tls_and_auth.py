@@ -70,7 +70,6 @@ async def test_in_cluster_service_account_connects_over_https(tmp_path: pathlib.
 async def test_tls_server_name_is_the_name_verified(tmp_path: pathlib.Path) -> None:
     async with open_apiserver(tls=True) as server:
         info = load_kubeconfig(server.write_kubeconfig(tmp_path / "config"))
-        namespaces = None
         # The server's certificate names localhost: verifying that name over 127.0.0.1 works.
         async with open_client(attrs.evolve(info, tls_server_name="localhost")) as client:
             namespaces = await client.resolve("namespaces")
