@@ -162,3 +162,37 @@ async def test_a_server_that_keeps_cutting_the_stream_is_given_up_on(
     with pytest.raises(ApiConnectionError, match="dropped"):
         await collect(url)
     assert len(script.targets) == SETTINGS.retry_attempts
+
+
+class KeepOpen(Script):
+    """Like :class:`Script`, but keeps each connection open after answering."""
+
+    async def serve(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive()
+            self.targets.append(head.split(b" ", 2)[1].decode())
+            index = len(self.targets) - 1
+            if index < len(self.answers):
+                await stream.send(self.answers[index])
+            await anyio.sleep_forever()
+
+
+async def test_a_body_with_a_content_length_ends_after_that_many_bytes() -> None:
+    body = event("p1", 1) + event("p2", 2)
+    script = KeepOpen(
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        ]
+    )
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, script.serve)
+        with anyio.fail_after(10):
+            seen = await collect(f"http://127.0.0.1:{port}", timeout_seconds=5)
+        tg.cancel_scope.cancel()
+    await listener.aclose()
+    assert seen == [("ADDED", "p1"), ("ADDED", "p2")]

@@ -25,15 +25,26 @@ class WatchDecoder:
     """Turns the raw bytes of a watch response body into parsed event mappings.
 
     ``chunked`` says whether the body uses HTTP/1.1 chunked transfer coding (the usual case);
-    otherwise the bytes are the body itself. Events are split on newlines wherever the HTTP
-    chunks happen to end, and each line is parsed exactly once. ``finished`` turns true when
-    the terminating zero-size chunk arrives.
+    otherwise the bytes are the body itself, ``length`` bytes long if the response said so
+    (else until the connection closes). Events are split on newlines wherever the HTTP chunks
+    happen to end, and each line is parsed exactly once. ``finished`` turns true when the
+    terminating zero-size chunk (or the last byte of ``length``) arrives.
     """
 
-    __slots__ = ("_buffer", "_chunked", "_crlf", "_line", "_loads", "_remaining", "finished")
+    __slots__ = (
+        "_buffer",
+        "_chunked",
+        "_crlf",
+        "_left",
+        "_line",
+        "_loads",
+        "_remaining",
+        "finished",
+    )
 
-    def __init__(self, *, chunked: bool) -> None:
+    def __init__(self, *, chunked: bool, length: int | None = None) -> None:
         self._chunked = chunked
+        self._left = length  # bytes of an identity body still to come (None: until closed)
         self._buffer = b""  # unparsed framing bytes
         self._line = b""  # the start of a line whose newline has not arrived yet
         self._remaining = 0  # bytes left in the current chunk's data
@@ -58,6 +69,10 @@ class WatchDecoder:
         """
         lines: list[bytes] = []
         if not self._chunked:
+            if self._left is not None:
+                data = data[: self._left]  # anything after the body is not ours
+                self._left -= len(data)
+                self.finished = self._left <= 0
             self._split(data, lines)
             return lines
         buf = self._buffer + data if self._buffer else data
@@ -150,6 +165,10 @@ class WatchDecoder:
     def ended(self) -> bool:
         """Whether the terminating zero-size chunk has arrived (same as ``finished``)."""
         return self.finished
+
+    def expects_more(self) -> bool:
+        """Whether a body of known length has not been received whole (a cut connection)."""
+        return self._left is not None and self._left > 0
 
     @property
     def chunked(self) -> bool:

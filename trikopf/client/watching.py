@@ -79,10 +79,13 @@ class WatchStream:
             raise ApiConnectionError("the watch connection is not readable beneath httpx")
         self._session = session
         chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
+        length: int | None = None
+        if not chunked and response.headers.get("content-length", "").strip().isdigit():
+            length = int(response.headers["content-length"])
         self._response = response
         self._stream = stream
         self._delivered = False
-        self._decoder = WatchDecoder(chunked=chunked)
+        self._decoder = WatchDecoder(chunked=chunked, length=length)
         self._parse = self._decoder.parse
         leftover = stream.unread()  # body bytes that came with the response head
         if leftover:
@@ -197,7 +200,7 @@ class WatchStream:
             elif decoder.ended():
                 await self._end_of_stream()
             return
-        if decoder.pending or decoder.chunked:
+        if decoder.pending or decoder.chunked or decoder.expects_more():
             await self._reconnect(ApiConnectionError(f"watch {self.path}: the connection dropped"))
         else:
             await self._end_of_stream()  # a body without chunks ends when the connection does
