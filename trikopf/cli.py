@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gc
 import importlib
 import importlib.util
 import json
 import logging
+import os
 import pathlib
 import sys
 import tempfile
@@ -349,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         load_handlers(args.files, args.module)
+        _tune_garbage_collector()
         anyio.run(_run, args, backend=args.backend)
     except KeyboardInterrupt:
         return 130
@@ -359,6 +362,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trikopf: error: {_describe(leaf)}", file=sys.stderr, flush=True)
         return 2 if isinstance(leaf, UsageError) else 1
     return 0
+
+
+def _tune_garbage_collector() -> None:
+    """Fewer, cheaper garbage collections for a process that is one long-running operator.
+
+    Every live object holds a few small tracked objects (its task, cancel scopes, events); with
+    CPython's default thresholds, collections of the older generations scan all of them again
+    and again, which costs more than the operator's own work on large fleets. Everything that
+    exists now (modules, handlers) is frozen out of the collections, and the young generation
+    is collected every 50,000 allocations instead of 700. ``TRIKOPF_GC=default`` keeps
+    CPython's defaults.
+    """
+    if os.environ.get("TRIKOPF_GC", "") == "default":
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def _single_leaf(exc: BaseException) -> BaseException:
