@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -96,7 +97,7 @@ class ApiApp:
             return Response(status=200, headers=[("Content-Type", "text/plain")], body=b"ok")
         if self.token is not None:
             header = request.headers.get("authorization") or ""
-            if header != f"Bearer {self.token}":
+            if not hmac.compare_digest(header.encode(), f"Bearer {self.token}".encode()):
                 return error_response(ApiError(401, "Unauthorized", reason="Unauthorized"))
         if self.faults.paused:
             await self.faults.wait_until_resumed()
