@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
