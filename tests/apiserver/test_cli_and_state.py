@@ -11,6 +11,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.apiserver.watching import open_watch
 from trikopf.apiserver import open_apiserver
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -127,3 +128,21 @@ async def test_a_corrupt_state_file_is_a_clear_error(tmp_path: pathlib.Path) -> 
         async with open_apiserver(state_file=state):
             pass
     assert state.read_text() == "{not json"
+
+
+async def test_watches_from_before_a_restart_get_410(tmp_path: pathlib.Path) -> None:
+    state = tmp_path / "state.json"
+    async with (
+        open_apiserver(state_file=state) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        first = (await client.post(CM, json={"metadata": {"name": "a"}})).json()
+        await client.post(CM, json={"metadata": {"name": "b"}})
+    async with (
+        open_apiserver(state_file=state) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+        open_watch(client, CM, resourceVersion=first["metadata"]["resourceVersion"]) as events,
+    ):
+        (error,) = await events.rest()
+    assert error["type"] == "ERROR"
+    assert error["object"]["code"] == 410

@@ -135,6 +135,7 @@ class Store:
     _dependents: dict[str, set[tuple[Key, str, str]]] = attrs.field(factory=dict)
     _by_uid: dict[str, tuple[Key, str, str]] = attrs.field(factory=dict)
     watch_generation: int = 0  # bumped to drop every open watch
+    history_floor: int = 0  # no history exists at or before this version (restart, compaction)
     abort_dropped_watches: bool = False  # how the last drop ends them: abruptly or cleanly
 
     # ---------------------------------------------------------------- setup & access
@@ -156,7 +157,7 @@ class Store:
     def log(self, key: Key) -> ResourceLog:
         log = self._logs.get(key)
         if log is None:
-            log = self._logs[key] = ResourceLog(compacted_rv=0)
+            log = self._logs[key] = ResourceLog(compacted_rv=self.history_floor)
         return log
 
     def epoch(self, key: Key) -> int:
@@ -189,6 +190,7 @@ class Store:
 
     def compact(self) -> int:
         """Forget the history up to now: watching from any older version gets 410."""
+        self.history_floor = self.rv
         for log in self._logs.values():
             log.compact(self.rv)
         self.wake_all()
@@ -816,6 +818,8 @@ class Store:
             if key == CRD_KEY:
                 self._register_crd(obj)
         self.rv = max(self.rv, int(state.get("resourceVersion", 1)))
+        # The events before the restart are gone: resuming from them must get 410.
+        self.history_floor = self.rv
         for log in self._logs.values():
             log.compacted_rv = self.rv
 
