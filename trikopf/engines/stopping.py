@@ -21,23 +21,23 @@ class StopReason(str, enum.Enum):
 class DaemonStopped:
     """Set when the daemon should return; false until then (``while not stopped: ...``).
 
-    The engine sets it from the event loop; it is safe to read from any thread. ``reason`` says
+    The engine sets it from the event loop; reading it is safe from any thread. ``reason`` says
     why it was set (a :class:`StopReason`), ``None`` while it is not set.
     """
 
-    __slots__ = ("_event", "_thread_event", "reason")
+    __slots__ = ("_event", "_flag", "reason")
 
     def __init__(self) -> None:
-        self._thread_event = threading.Event()
+        self._flag = False
         self._event = anyio.Event()
         self.reason: StopReason | None = None
 
     def __bool__(self) -> bool:
-        return self._thread_event.is_set()
+        return self._flag
 
     def is_set(self) -> bool:
         """Whether the daemon has been asked to stop."""
-        return self._thread_event.is_set()
+        return self._flag
 
     def __repr__(self) -> str:
         state = f"set: {self.reason.value}" if self.reason is not None else "not set"
@@ -47,7 +47,7 @@ class DaemonStopped:
         """Raise the flag (from the event loop only); the first reason is kept."""
         if self.reason is None:
             self.reason = reason
-        self._thread_event.set()
+        self._flag = True
         self._event.set()
 
     async def wait_async(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
@@ -74,7 +74,16 @@ class AsyncDaemonStopped(DaemonStopped):
 class SyncDaemonStopped(DaemonStopped):
     """What sync daemons (run in a thread) get: ``stopped.wait(10)`` blocks the thread only."""
 
-    __slots__ = ()
+    # Only sync daemons pay for a threading.Event (a lock and a condition each).
+    __slots__ = ("_thread_event",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread_event = threading.Event()
+
+    def set_(self, reason: StopReason) -> None:
+        super().set_(reason)
+        self._thread_event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block the calling thread until set or ``timeout`` seconds pass; return whether set."""
