@@ -301,3 +301,26 @@ async def test_daemon_keeps_a_status_field_current_by_flushing_its_patch(
         took = anyio.current_time() - started
 
     assert 20 <= took < 21
+
+
+async def test_crashing_daemon_gives_up_after_its_retries(cluster: Cluster) -> None:
+    registry = trikopf.OperatorRegistry()
+    moments = Moments()
+
+    @trikopf.daemon("kopfexamples", registry=registry, backoff=1, retries=3)
+    async def hopeless(**_: Any) -> None:
+        moments.mark("started")
+        raise RuntimeError("always")
+
+    @trikopf.daemon("kopfexamples", registry=registry)
+    async def permanent(**_: Any) -> None:
+        moments.mark("permanent")
+        raise trikopf.PermanentError("never again")
+
+    async with cluster.operator(registry):
+        await cluster.create()
+        await moments.wait_for("started", 3)
+        await anyio.sleep(600)
+
+    assert len(moments.times("started")) == 3
+    assert len(moments.times("permanent")) == 1
