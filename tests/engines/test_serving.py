@@ -217,3 +217,40 @@ async def test_metrics_are_scraped_and_the_counters_move_as_handlers_run(
         )
         assert sample(second, "trikopf_watch_reconnects_total") >= 1
         assert sample(second, "trikopf_watch_relists_total") >= 1
+
+
+async def test_object_with_a_daemon_keeps_its_worker_and_one_without_holds_no_task(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    moments = Moments()
+
+    @trikopf.daemon("kopfexamples", registry=registry, labels={"run": "yes"})
+    async def accompany(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+        moments.mark("started")
+        await stopped.wait()
+        moments.mark("stopped")
+
+    port = free_port()
+    settings = quiet_settings()
+    settings.serving.metrics = f"http://127.0.0.1:{port}/metrics"
+    settings.processing.idle_timeout = 5
+    async with (
+        cluster.operator(registry, settings=settings),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        await cluster.create("with-daemon", labels={"run": "yes"})
+        await cluster.create("without")
+        await moments.wait_for("started")
+        await anyio.sleep(30)  # far beyond the idle timeout
+        text = (await http.get("/metrics")).text
+        assert sample(text, "trikopf_objects_tracked") == 2
+        assert sample(text, "trikopf_objects_busy") == 1
+        assert sample(text, "trikopf_daemons_running") == 1
+
+        await cluster.patch({"metadata": {"labels": {"run": "no"}}}, "with-daemon")
+        await moments.wait_for("stopped")
+        await anyio.sleep(30)
+        text = (await http.get("/metrics")).text
+        assert sample(text, "trikopf_objects_busy") == 0
+        assert sample(text, "trikopf_daemons_running") == 0
