@@ -269,6 +269,12 @@ async def _dev_cluster(path: str | None) -> AsyncIterator[pathlib.Path]:
         yield written
 
 
+def _has_login_handlers() -> bool:
+    from trikopf.registry import Activity, get_default_registry
+
+    return bool(get_default_registry().activity_handlers(Activity.AUTHENTICATION))
+
+
 async def _run(args: argparse.Namespace) -> None:
     from trikopf.client import (
         ApiConnectionError,
@@ -291,6 +297,17 @@ async def _run(args: argparse.Namespace) -> None:
         kubeconfig = args.kubeconfig
         if args.dev_cluster:
             kubeconfig = str(await stack.enter_async_context(_dev_cluster(args.dev_kubeconfig)))
+        if not (kubeconfig or args.context) and _has_login_handlers():
+            # The on.login handlers give the credentials (once the startup handlers have run).
+            if documents:
+                raise UsageError("--apply needs --kubeconfig when login handlers log in")
+            await operate(
+                settings=settings,
+                namespaces=args.namespace,
+                clusterwide=args.all_namespaces,
+                handle_signals=True,
+            )
+            return
         try:
             if kubeconfig or args.context:
                 connection = load_kubeconfig(kubeconfig, context=args.context)

@@ -61,3 +61,34 @@ async def test_a_bad_liveness_url_is_a_usage_error() -> None:
     async with open_operator_process(["--liveness", "localhost:8080", "handlers.py"]) as process:
         assert await process.wait() == 2
     assert "--liveness must look like http://HOST:PORT/PATH" in process.output
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_command_line_logs_in_with_the_login_handler_instead_of_a_kubeconfig(
+    tmp_path: pathlib.Path, kubeconfig_path: pathlib.Path
+) -> None:
+    from trikopf.client import load_kubeconfig, open_client
+    from trikopf.reactor.manifests import apply_manifests, load_manifests
+
+    async with open_client(load_kubeconfig(kubeconfig_path)) as client:
+        await apply_manifests(
+            client, load_manifests([EXAMPLES / "crd.yaml", EXAMPLES / "obj.yaml"])
+        )
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(
+        "import os\n"
+        "import trikopf\n"
+        "from trikopf.client import load_kubeconfig\n\n"
+        "@trikopf.on.login()\n"
+        "def login_fn(**_):\n"
+        "    return load_kubeconfig(os.environ['LOGIN_KUBECONFIG'])\n\n"
+        "@trikopf.on.create('kopfexamples')\n"
+        "def create_fn(**_):\n"
+        "    return 'created'\n"
+    )
+    env = {"KUBECONFIG": str(tmp_path / "nothing-here"), "LOGIN_KUBECONFIG": str(kubeconfig_path)}
+    async with open_operator_process([str(handlers)], env=env) as process:
+        await process.wait_for_line("Logged in with the credentials of 'login_fn'")
+        await process.wait_for_line("[default/kopf-example-1] Handler 'create_fn' succeeded.")
+        process.interrupt()
+        assert await process.wait() == 0, process.output
