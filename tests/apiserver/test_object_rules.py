@@ -220,3 +220,27 @@ async def test_new_namespace_is_active_with_the_kubernetes_finalizer(
     assert body["spec"] == {"finalizers": ["kubernetes"]}
     bad = await client.post("/api/v1/namespaces", json={"metadata": {"name": "has.dot"}})
     assert bad.status_code == 422
+
+
+async def test_server_side_apply_creates_then_merges_the_applied_fields(
+    client: httpx.AsyncClient, apiserver: ApiServer
+) -> None:
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    manifest = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n"
+    missing_manager = await client.patch(f"{CM}/ssa", content=manifest, headers=apply)
+    assert missing_manager.status_code == 400
+    created = await client.patch(
+        f"{CM}/ssa", content=manifest, headers=apply, params={"fieldManager": "test"}
+    )
+    assert created.status_code == 201
+    assert created.json()["data"] == {"a": "1"}
+    again = await client.patch(
+        f"{CM}/ssa",
+        content=manifest.replace(b"a: '1'", b"b: '2'"),
+        headers=apply,
+        params={"fieldManager": "test"},
+    )
+    assert again.status_code == 200
+    stored = apiserver.get_object("configmaps", "ssa", "default")
+    assert stored is not None
+    assert stored["data"] == {"a": "1", "b": "2"}
