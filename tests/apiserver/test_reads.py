@@ -185,3 +185,23 @@ async def test_get_as_table_when_asked(client: httpx.AsyncClient) -> None:
     body = (await client.get(CM, headers={"Accept": accept})).json()
     assert body["kind"] == "Table"
     assert body["rows"][0]["cells"][0] == "t"
+
+
+async def test_later_pages_show_the_snapshot_of_the_first_page(client: httpx.AsyncClient) -> None:
+    await _seed(client)
+    first = (await client.get(CM, params={"limit": "2"})).json()
+    assert [i["metadata"]["name"] for i in first["items"]] == ["a", "b"]
+    # Changes after the first page: a new object, a deletion, a modification.
+    await client.post(CM, json={"metadata": {"name": "bb"}})
+    await client.delete(f"{CM}/c")
+    await client.patch(
+        f"{CM}/d",
+        json={"data": {"new": "1"}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    rest = (
+        await client.get(CM, params={"limit": "10", "continue": first["metadata"]["continue"]})
+    ).json()
+    assert [i["metadata"]["name"] for i in rest["items"]] == ["c", "d"]
+    assert "data" not in rest["items"][1]
+    assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]

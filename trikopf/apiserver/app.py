@@ -293,7 +293,12 @@ class ApiApp:
         items: list[dict[str, Any]] = []
         next_token: str | None = None
         remaining = 0
-        for obj in self.store.iter_objects(resource, route.namespace):
+        if token:
+            # Later pages show the cluster as it was at the first page's version.
+            objects = self.store.objects_at(resource, route.namespace, list_rv)
+        else:
+            objects = list(self.store.iter_objects(resource, route.namespace))
+        for obj in objects:
             meta = obj["metadata"]
             key = (meta.get("namespace", ""), meta["name"])
             if start is not None and key <= start:

@@ -179,6 +179,30 @@ class Store:
             if namespace is None or key[0] == namespace:
                 yield bucket[key]
 
+    def objects_at(self, resource: ResourceType, namespace: str | None, rv: int) -> list[Obj]:
+        """The objects as they were at version ``rv``, in key order (for ``continue`` pages).
+
+        Rebuilt from the retained history: the state before the first later event of an
+        object is its state at ``rv``. The caller checks that the history reaches back.
+        """
+        current = self.bucket(resource.key)
+        log = self.log(resource.key)
+        past: dict[tuple[str, str], Obj | None] = {}
+        for event in log.events[log.position_after(rv) - log.base :]:
+            meta = event.obj["metadata"]
+            key = (meta.get("namespace", ""), meta["name"])
+            if key not in past:
+                past[key] = event.old if event.type != "ADDED" else None
+        keys = set(current) | set(past)
+        result = []
+        for key in sorted(keys):
+            if namespace is not None and key[0] != namespace:
+                continue
+            obj = past[key] if key in past else current[key]
+            if obj is not None:
+                result.append(obj)
+        return result
+
     def wake_all(self) -> None:
         for log in self._logs.values():
             log.wake()
