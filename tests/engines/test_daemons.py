@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import Any
 
 import anyio
@@ -324,3 +325,31 @@ async def test_crashing_daemon_gives_up_after_its_retries(cluster: Cluster) -> N
 
     assert len(moments.times("started")) == 3
     assert len(moments.times("permanent")) == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])
+async def test_sync_daemon_that_ignores_the_flag_is_abandoned_and_the_object_released(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    started = anyio.Event()
+    release = threading.Event()
+    ended: list[bool] = []
+
+    @trikopf.daemon("kopfexamples", registry=registry, cancellation_timeout=0.5)
+    def deaf(**_: Any) -> None:
+        anyio.from_thread.run_sync(started.set)
+        release.wait(30)  # ignores `stopped`; the test lets it go at the end
+        ended.append(True)
+
+    try:
+        async with cluster.operator(registry):
+            await cluster.create()
+            with anyio.fail_after(30):
+                await started.wait()
+            await cluster.delete()
+            await cluster.wait_until_gone(within=30)
+            assert ended == []  # the object went while the thread still ran
+    finally:
+        release.set()
+    assert any("abandoned in its thread" in r.getMessage() for r in caplog.records)
