@@ -229,11 +229,13 @@ class BackgroundTask:
     def _report(self) -> None:
         if self.stop_started is None:
             return
+        # Logged, not posted as k8s Events: an exiting operator would post one per object.
+        log = ObjectLogger(self.obj.live.raw, poster=None)
         took = anyio.current_time() - self.stop_started
         reason = self.stopped.reason.value if self.stopped.reason else "stop requested"
         if self.cancel_scope.cancelled_caught:
             how = "abandoned in its thread" if self.engine.is_sync(self.handler) else "cancelled"
-            self.logger.warning(
+            log.warning(
                 "%s %r did not stop within %gs (%s) and was %s.",
                 self.kind,
                 self.handler.id,
@@ -242,9 +244,7 @@ class BackgroundTask:
                 how,
             )
         else:
-            self.logger.info(
-                "%s %r has stopped in %.3gs (%s).", self.kind, self.handler.id, took, reason
-            )
+            log.info("%s %r has stopped in %.3gs (%s).", self.kind, self.handler.id, took, reason)
 
 
 @attrs.define(eq=False)
