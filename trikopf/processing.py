@@ -215,6 +215,9 @@ async def process_event(
         initial=not state.seen or continued,
         essence_limit=persistence.essence_limit,
     )
+    if cause.reason is Reason.CREATE and cause.initial and not (event.listed or continued):
+        # Born on the watch stream while we run: a plain creation, not a resumed object.
+        cause = attrs.evolve(cause, initial=False)
     state.seen = True
     if cause.reason is Reason.FREE or cause.reason is Reason.GONE:
         return ProcessingOutcome()

@@ -284,8 +284,10 @@ class ChangingHandler(ResourceHandler):
         if self.reason is None:
             ok = reason in (Reason.CREATE, Reason.UPDATE)
         elif self.reason is Reason.RESUME:
+            # As in Kopf: on first sight, whatever the cause; so an object created while the
+            # operator was down (found by the first list) gets create and resume handlers.
             ok = cause.initial and (
-                reason in (Reason.RESUME, Reason.UPDATE)
+                reason in (Reason.RESUME, Reason.UPDATE, Reason.CREATE)
                 or (self.deleted and reason is Reason.DELETE)
             )
         else:

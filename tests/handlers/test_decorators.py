@@ -221,5 +221,7 @@ def test_resume_handlers_match_only_on_first_sight() -> None:
     assert h.matches_cause(ChangeCause(reason=Reason.RESUME, initial=True))
     assert h.matches_cause(ChangeCause(reason=Reason.UPDATE, initial=True))
     assert not h.matches_cause(ChangeCause(reason=Reason.UPDATE))
-    assert not h.matches_cause(ChangeCause(reason=Reason.CREATE, initial=True))
+    # As in Kopf: an object found by the first list but never handled is created and resumed.
+    assert h.matches_cause(ChangeCause(reason=Reason.CREATE, initial=True))
+    assert not h.matches_cause(ChangeCause(reason=Reason.CREATE))
     assert not h.matches_cause(ChangeCause(reason=Reason.DELETE, initial=True))

@@ -83,7 +83,7 @@ async def _relist(
             uid = item.get("metadata", {}).get("uid")
             if uid:
                 seen.add(uid)
-            supervisor.dispatch(WatchEvent(type="ADDED", object=item))
+            supervisor.dispatch(WatchEvent(type="ADDED", object=item, listed=True))
         continue_ = page.continue_
         if not continue_:
             break

@@ -208,11 +208,14 @@ class WatchEvent:
     """One event of a watch stream: its type and the object, parsed once and never copied.
 
     ``type`` is ``ADDED``, ``MODIFIED``, ``DELETED``, ``BOOKMARK`` or ``ERROR`` (the client
-    raises on ``ERROR`` events, so consumers normally see the first four only).
+    raises on ``ERROR`` events, so consumers normally see the first four only). ``listed`` is
+    true for objects that a list delivered (the watcher's initial list or a relist), not the
+    stream: change detection tells objects that existed before the operator started by it.
     """
 
     type: str
     object: RawBody
+    listed: bool = False
 
     @property
     def resource_version(self) -> str | None:
