@@ -404,14 +404,27 @@ class BackgroundEngine:
                 obj.essence = essence
         meta = raw.get("metadata") or {}
         deleting = bool(meta.get("deletionTimestamp"))
-        body = Body(raw)
-        kwargs = build_kwargs(
-            body=body, patch=Patch(), logger=None, memo=self.memo, resource=resource
-        )
+        kwargs: dict[str, Any] | None = None  # built only if some filter needs it
         handlers: tuple[BackgroundHandler, ...] = (*daemons, *timers)
         for handler in handlers:
             try:
-                matches = handler.passes_filters(raw, kwargs)
+                if (
+                    handler.labels is None
+                    and handler.annotations is None
+                    and handler.when is None
+                    and handler.value is None
+                ):
+                    matches = True
+                else:
+                    if kwargs is None:
+                        kwargs = build_kwargs(
+                            body=Body(raw),
+                            patch=Patch(),
+                            logger=None,
+                            memo=self.memo,
+                            resource=resource,
+                        )
+                    matches = handler.passes_filters(raw, kwargs)
             except Exception:
                 self.object_logger(raw).exception(
                     "The filters of %r failed; treated as not matching.", handler.id
