@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -77,6 +78,21 @@ def _analyse(fn: Callable[..., Any]) -> _Signature:
         if isinstance(hint, type) and attrs.has(hint):
             spec_class = hint
     return _Signature(is_async, takes_all, names, spec_class)
+
+
+def _is_asyncio_under_trio(exc: BaseException) -> bool:
+    """Whether ``exc`` is what asyncio calls raise inside a Trio task."""
+    text = str(exc)
+    if "no running event loop" not in text and "unrecognized yield message" not in text:
+        return False
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def build_kwargs(
@@ -163,7 +179,17 @@ async def invoke(
         except SpecError as exc:
             raise PermanentError(f"The spec does not fit {sig.spec_class.__name__}: {exc}") from exc
     if sig.is_async:
-        return await fn(**call_kwargs)
+        try:
+            return await fn(**call_kwargs)
+        except (RuntimeError, TypeError) as exc:
+            if _is_asyncio_under_trio(exc):
+                name = getattr(fn, "__qualname__", None) or repr(fn)
+                raise PermanentError(
+                    f"{name} uses asyncio, but the operator runs on Trio: run it with "
+                    "`python -m trikopf --backend asyncio ...` (or trikopf.run(..., "
+                    "backend='asyncio')), or make the handler use anyio or trio"
+                ) from exc
+            raise
     return await anyio.to_thread.run_sync(
         functools.partial(fn, **call_kwargs),
         limiter=thread_limiter(thread_limit),
