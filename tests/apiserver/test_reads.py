@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.apiserver.crds import CRDS, KEX, kopfexample_crd
 from trikopf.apiserver import ApiServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -205,3 +206,21 @@ async def test_later_pages_show_the_snapshot_of_the_first_page(client: httpx.Asy
     assert [i["metadata"]["name"] for i in rest["items"]] == ["c", "d"]
     assert "data" not in rest["items"][1]
     assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+
+
+async def test_crd_selectable_fields_work_in_field_selectors(client: httpx.AsyncClient) -> None:
+    crd = kopfexample_crd()
+    crd["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.color"}]
+    assert (await client.post(CRDS, json=crd)).status_code == 201
+    for name, color in [("r", "red"), ("g", "green")]:
+        await client.post(
+            KEX,
+            json={
+                "apiVersion": "kopf.dev/v1",
+                "kind": "KopfExample",
+                "metadata": {"name": name},
+                "spec": {"color": color},
+            },
+        )
+    assert await _names(client, KEX, fieldSelector="spec.color=green") == ["g"]
+    assert (await client.get(KEX, params={"fieldSelector": "spec.size=1"})).status_code == 400

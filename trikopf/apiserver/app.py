@@ -240,7 +240,11 @@ class ApiApp:
             labels = selectors.parse_label_selector(label_text) if label_text else None
             fields = selectors.parse_field_selector(field_text) if field_text else None
             if fields is not None:
-                fields.check_supported(group=route.resource.group, kind=route.resource.kind)
+                fields.check_supported(
+                    group=route.resource.group,
+                    kind=route.resource.kind,
+                    extra=route.resource.selectable_fields.get(route.version, ()),
+                )
         except selectors.SelectorError as exc:
             raise ApiError(400, str(exc)) from None
 

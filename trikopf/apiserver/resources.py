@@ -32,6 +32,7 @@ class ResourceType:
     # Per-version extras of custom resources.
     printer_columns: Mapping[str, tuple[dict[str, Any], ...]] = attrs.field(factory=dict)
     schemas: Mapping[str, dict[str, Any] | None] = attrs.field(factory=dict)
+    selectable_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     name_is_label: bool = False  # names must be DNS-1123 labels (namespaces, services)
 
     @property
@@ -263,7 +264,13 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
     subresources: set[str] = set()
     printer_columns: dict[str, tuple[dict[str, Any], ...]] = {}
     schemas: dict[str, dict[str, Any] | None] = {}
+    selectable: dict[str, tuple[str, ...]] = {}
     for v in versions:
+        selectable[v["name"]] = tuple(
+            str(f.get("jsonPath", "")).lstrip(".")
+            for f in v.get("selectableFields") or ()
+            if isinstance(f, dict)
+        )
         subs = v.get("subresources") or spec.get("subresources") or {}
         if "status" in subs:
             subresources.add("status")
@@ -285,6 +292,7 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
         custom=True,
         printer_columns=printer_columns,
         schemas=schemas,
+        selectable_fields=selectable,
     )
 
 
