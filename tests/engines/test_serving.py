@@ -254,3 +254,21 @@ async def test_object_with_a_daemon_keeps_its_worker_and_one_without_holds_no_ta
         text = (await http.get("/metrics")).text
         assert sample(text, "trikopf_objects_busy") == 0
         assert sample(text, "trikopf_daemons_running") == 0
+
+
+async def test_a_busy_port_fails_the_start_with_a_clear_message(cluster: Cluster) -> None:
+    registry = trikopf.OperatorRegistry()
+
+    @trikopf.on.create("kopfexamples", registry=registry)
+    async def create_fn(**_: Any) -> None:
+        pass
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = quiet_settings()
+        settings.serving.liveness = f"http://127.0.0.1:{port}/healthz"
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port} for the health"):
+            async with cluster.operator(registry, settings=settings):
+                pytest.fail("the operator must not start")

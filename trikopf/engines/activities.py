@@ -30,7 +30,7 @@ from trikopf.actions.invocation import invoke
 from trikopf.actions.progress import HandlerState, wall_now
 from trikopf.client import ConnectionInfo
 from trikopf.client.errors import ConfigError
-from trikopf.errors import ErrorsMode, PermanentError, TemporaryError
+from trikopf.errors import ErrorsMode, TemporaryError
 from trikopf.registry import Activity, ActivityHandler, OperatorRegistry
 from trikopf.settings import OperatorSettings
 
@@ -272,7 +272,7 @@ class ProbeRunner:
             except TimeoutError:
                 healthy = False
                 results[handler.id] = {"error": f"no answer within {timeout:g}s"}
-            except (PermanentError, TemporaryError, Exception) as exc:
+            except Exception as exc:
                 healthy = False
                 results[handler.id] = {"error": f"{type(exc).__name__}: {exc}"}
                 logger.warning("The probe %r failed: %s", handler.id, exc)

@@ -117,9 +117,16 @@ async def serve_endpoints(
     """
     async with anyio.create_task_group() as tg:
         for host, port in listeners:
-            bound = await tg.start(
-                _serve_one, endpoints, host, port, name=f"endpoints:{host}:{port}"
-            )
+            try:
+                bound = await tg.start(
+                    _serve_one, endpoints, host, port, name=f"endpoints:{host}:{port}"
+                )
+            except OSError as exc:
+                raise OSError(
+                    exc.errno,
+                    f"cannot listen on {host}:{port} for the health and metrics endpoints: "
+                    f"{exc.strerror or exc}",
+                ) from exc
             endpoints.addresses.append((host, bound))
             logger.info("Serving health and metrics on http://%s:%d.", host, bound)
         task_status.started()
