@@ -120,7 +120,7 @@ def draw(document: dict[str, Any], path: Path) -> Path:
         color=[COLOURS.get(r["subject"], "grey") for r in memory],
     )
     ax.set_xticks(range(len(memory)))
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=7, rotation=30)
     ax.set_title("memory per object (KB)")
 
     ax = axes[1][2]

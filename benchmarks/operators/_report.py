@@ -8,9 +8,11 @@ the file ``BENCH_SAMPLES`` when the last one is in, never while measuring.
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import os
+import signal
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -62,3 +64,32 @@ class Reporter:
 
 
 reporter = Reporter()
+
+
+def _census(signum: int, frame: object) -> None:
+    """Write the live objects by type (count) to ``BENCH_CENSUS`` (a debugging aid)."""
+    if os.environ.get("BENCH_CENSUS_COLLECT"):
+        gc.collect()
+    objects = gc.get_objects()
+    counts = collections.Counter(type(o).__qualname__ for o in objects)
+    chains = []
+    wanted = os.environ.get("BENCH_CENSUS_REFS")
+    if wanted:
+        # Who holds one object of that type: its referrers, three levels up.
+        target = next((o for o in objects if type(o).__qualname__ == wanted), None)
+        level = [target] if target is not None else []
+        for _ in range(3):
+            up = [
+                r for o in level for r in gc.get_referrers(o) if r is not objects and r is not level
+            ]
+            chains.append([f"{type(r).__module__}.{type(r).__qualname__}" for r in up][:8])
+            level = up[:3]
+    del objects
+    with open(os.environ["BENCH_CENSUS"], "w") as file:
+        json.dump({"counts": counts.most_common(40), "referrers": chains}, file, indent=0)
+
+
+# Also an experiment, off by default: with BENCH_CENSUS=path, SIGUSR1 writes a census of the
+# live objects, to see what an operator keeps per object.
+if os.environ.get("BENCH_CENSUS"):
+    signal.signal(signal.SIGUSR1, _census)
