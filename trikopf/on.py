@@ -452,6 +452,10 @@ def daemon(
     validate_meta_filter("labels", labels)
     validate_meta_filter("annotations", annotations)
     path = parse_field(field)
+    if value is not None and not path:
+        raise TypeError("value= filters a field: give field= too")
+    if when is not None and not callable(when):
+        raise TypeError(f"when= must be a callable, got {when!r}")
     target = registry if registry is not None else get_default_registry()
 
     def decorator(fn: F) -> F:
@@ -515,6 +519,10 @@ def timer(
     validate_meta_filter("labels", labels)
     validate_meta_filter("annotations", annotations)
     path = parse_field(field)
+    if value is not None and not path:
+        raise TypeError("value= filters a field: give field= too")
+    if when is not None and not callable(when):
+        raise TypeError(f"when= must be a callable, got {when!r}")
     target = registry if registry is not None else get_default_registry()
 
     def decorator(fn: F) -> F:

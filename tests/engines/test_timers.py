@@ -179,3 +179,23 @@ async def test_timer_holds_the_finalizer_until_it_has_stopped(cluster: Cluster) 
         ticks = len(moments.times("tick"))
         await anyio.sleep(10)
         assert len(moments.times("tick")) == ticks  # nothing ticks for a deleted object
+
+
+def test_daemon_and_timer_options_are_checked_when_decorating() -> None:
+    registry = trikopf.OperatorRegistry()
+
+    def fn(**_: Any) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="give field= too"):
+        trikopf.timer("kopfexamples", interval=1, value=1, registry=registry)(fn)
+    with pytest.raises(TypeError, match="give field= too"):
+        trikopf.daemon("kopfexamples", value=1, registry=registry)(fn)
+    with pytest.raises(ValueError, match="interval= must be positive"):
+        trikopf.timer("kopfexamples", interval=0, registry=registry)(fn)
+    with pytest.raises(ValueError, match="cancellation_timeout= must be zero or positive"):
+        trikopf.daemon("kopfexamples", cancellation_timeout=-1, registry=registry)(fn)
+    with pytest.raises(TypeError, match="when= must be a callable"):
+        trikopf.daemon("kopfexamples", when=True, registry=registry)(fn)  # type: ignore[arg-type]
+    assert registry.daemon_handlers == ()
+    assert registry.timer_handlers == ()
