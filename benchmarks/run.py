@@ -468,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds one figure may take (default 90, with --full 900)",
     )
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--tag", default="", help="write results/latest-TAG.json instead")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
     args = parser.parse_args(argv)
     if args.budget is None:
@@ -498,14 +499,16 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     document = {"meta": meta, "records": suite.records, "table": summary}
-    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+    latest = "latest" if not args.tag else f"latest-{args.tag}"
+    meta["environment"] = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}
+    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / f"{latest}.json"):
         path.write_text(json.dumps(document, indent=1))
-    print(f"\nresults: {RESULTS / 'latest.json'} (took {meta['seconds']} s)")
+    print(f"\nresults: {RESULTS / f'{latest}.json'} (took {meta['seconds']} s)")
     if not args.no_chart:
         try:
             import chart
 
-            png = chart.draw(document, RESULTS / "latest.png")
+            png = chart.draw(document, RESULTS / f"{latest}.png")
             print(f"chart: {png}")
         except ImportError as exc:
             print(f"no chart: {exc}")
