@@ -9,6 +9,21 @@ from trikopf import on
 from trikopf.actions.posting import event, exception, info, warn
 from trikopf.bodies import Annotations, Body, Labels, Logger, Memo, Meta, Patch, Spec, Status
 from trikopf.causes import Reason
+from trikopf.client import ConnectionInfo
+from trikopf.compat import (
+    DaemonStoppingReason,
+    LogFormat,
+    LoginError,
+    all_,
+    any_,
+    configure,
+    login_with_kubeconfig,
+    login_with_service_account,
+    none_,
+    not_,
+    operator,
+    run,
+)
 from trikopf.diffs import Diff, DiffItem, DiffOperation
 from trikopf.engines.background import DaemonPatch
 from trikopf.engines.stopping import DaemonStopped, StopReason
@@ -21,8 +36,18 @@ from trikopf.errors import (
     TemporaryError,
 )
 from trikopf.filters import ABSENT, PRESENT
+from trikopf.hierarchies import (
+    adjust_namespace,
+    adopt,
+    append_owner_reference,
+    build_object_reference,
+    build_owner_reference,
+    harmonize_naming,
+    label,
+    remove_owner_reference,
+)
 from trikopf.on import daemon, timer
-from trikopf.reactor import StartupError, operate, run
+from trikopf.reactor import StartupError, operate
 from trikopf.registry import (
     EVERYTHING,
     OperatorRegistry,
@@ -38,8 +63,10 @@ __all__ = [
     "ABSENT",
     "Annotations",
     "Body",
+    "ConnectionInfo",
     "DaemonPatch",
     "DaemonStopped",
+    "DaemonStoppingReason",
     "Diff",
     "DiffItem",
     "DiffOperation",
@@ -49,7 +76,9 @@ __all__ = [
     "HandlerRetriesError",
     "HandlerTimeoutError",
     "Labels",
+    "LogFormat",
     "Logger",
+    "LoginError",
     "Memo",
     "Meta",
     "OperatorRegistry",
@@ -65,13 +94,29 @@ __all__ = [
     "StopReason",
     "TemporaryError",
     "__version__",
+    "adjust_namespace",
+    "adopt",
+    "all_",
+    "any_",
+    "append_owner_reference",
+    "build_object_reference",
+    "build_owner_reference",
+    "configure",
     "daemon",
     "event",
     "exception",
     "get_default_registry",
+    "harmonize_naming",
     "info",
+    "label",
+    "login_with_kubeconfig",
+    "login_with_service_account",
+    "none_",
+    "not_",
     "on",
     "operate",
+    "operator",
+    "remove_owner_reference",
     "run",
     "set_default_registry",
     "timer",

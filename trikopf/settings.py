@@ -26,6 +26,7 @@ __all__ = [
     "ExecutionSettings",
     "NetworkingSettings",
     "OperatorSettings",
+    "PeeringSettings",
     "PersistenceSettings",
     "PostingSettings",
     "ProcessingSettings",
@@ -104,6 +105,15 @@ class ProcessingSettings:
     batch_window: float = attrs.field(default=0.1, validator=_non_negative)
     grace_period: float = attrs.field(default=10.0, validator=_non_negative)
 
+    @property
+    def exit_timeout(self) -> float:
+        """Kopf's name (``settings.batching.exit_timeout``) of :attr:`grace_period`."""
+        return self.grace_period
+
+    @exit_timeout.setter
+    def exit_timeout(self, value: float) -> None:
+        self.grace_period = value
+
 
 @attrs.define(kw_only=True)
 class PostingSettings:
@@ -180,6 +190,15 @@ class ExecutionSettings:
     timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
     retries: int | None = attrs.field(default=None, validator=_positive_or_none)
 
+    @property
+    def max_workers(self) -> int:
+        """Kopf's name (``settings.execution.max_workers``) of :attr:`max_sync_threads`."""
+        return self.max_sync_threads
+
+    @max_workers.setter
+    def max_workers(self, value: int) -> None:
+        self.max_sync_threads = value
+
 
 @attrs.define(kw_only=True)
 class BackgroundSettings:
@@ -231,3 +250,28 @@ class OperatorSettings:
     execution: ExecutionSettings = attrs.field(factory=ExecutionSettings)
     background: BackgroundSettings = attrs.field(factory=BackgroundSettings)
     serving: ServingSettings = attrs.field(factory=ServingSettings)
+    peering: PeeringSettings = attrs.field(factory=lambda: PeeringSettings())
+
+    @property
+    def batching(self) -> ProcessingSettings:
+        """Kopf's name of :attr:`processing` (``worker_limit``, ``idle_timeout``, ...)."""
+        return self.processing
+
+
+def _only_standalone(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not True:
+        raise ValueError(
+            "settings: peering is not there yet; the operator always runs standalone "
+            f"(peering.standalone must stay True, got {value!r})"
+        )
+
+
+@attrs.define(kw_only=True)
+class PeeringSettings:
+    """Kopf's peering group, as far as it holds today: the operator always runs standalone.
+
+    - ``standalone``: ``True``, the only accepted value (Kopf users often set it in a startup
+      handler; ``False`` is refused until peering and leader election exist).
+    """
+
+    standalone: bool = attrs.field(default=True, validator=_only_standalone)

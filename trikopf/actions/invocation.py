@@ -23,6 +23,7 @@ import anyio.to_thread
 import attrs
 
 from trikopf.errors import PermanentError
+from trikopf.hierarchies import current_owner
 from trikopf.structs import SpecError, structure_spec
 
 __all__ = ["build_kwargs", "invoke", "thread_limiter"]
@@ -173,6 +174,19 @@ async def invoke(
         call_kwargs = dict(kwargs)
     else:
         call_kwargs = {k: v for k, v in kwargs.items() if k in sig.names}
+    # trikopf.adopt() & co. take the running handler's object as the default owner.
+    owner = kwargs.get("body")
+    token = current_owner.set(owner) if owner is not None else None
+    try:
+        return await _call(fn, sig, call_kwargs, thread_limit=thread_limit)
+    finally:
+        if token is not None:
+            current_owner.reset(token)
+
+
+async def _call(
+    fn: Callable[..., Any], sig: _Signature, call_kwargs: dict[str, Any], *, thread_limit: int
+) -> Any:
     if sig.spec_class is not None and "spec" in call_kwargs:
         try:
             call_kwargs["spec"] = structure_spec(dict(call_kwargs["spec"]), sig.spec_class)

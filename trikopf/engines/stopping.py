@@ -16,6 +16,9 @@ class StopReason(str, enum.Enum):
     DELETED = "the object is being deleted"
     FILTERED_OUT = "the object no longer matches the filters"
     OPERATOR_EXITING = "the operator is exiting"
+    # Kopf's names for the same reasons (kopf.DaemonStoppingReason): aliases, equal to the above.
+    RESOURCE_DELETED = "the object is being deleted"
+    FILTERS_MISMATCH = "the object no longer matches the filters"
 
 
 class DaemonStopped:
