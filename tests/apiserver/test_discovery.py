@@ -119,6 +119,11 @@ async def test_a_crd_registers_each_served_version_in_discovery(client: httpx.As
     )
     other = (await client.get("/apis/kopf.dev/v1beta1/namespaces/default/kopfexamples/x")).json()
     assert other["apiVersion"] == "kopf.dev/v1beta1"
+    listed = (await client.get("/apis/kopf.dev/v1beta1/namespaces/default/kopfexamples")).json()
+    assert listed["apiVersion"] == "kopf.dev/v1beta1"
+    assert [i["apiVersion"] for i in listed["items"]] == ["kopf.dev/v1beta1"]
+    stored = (await client.get("/apis/kopf.dev/v1/namespaces/default/kopfexamples")).json()
+    assert [i["apiVersion"] for i in stored["items"]] == ["kopf.dev/v1"]
 
 
 async def test_cluster_scoped_crd_objects_live_outside_namespaces(

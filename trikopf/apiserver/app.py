@@ -322,23 +322,46 @@ class ApiApp:
             body["metadata"]["resourceVersion"] = str(list_rv)
             return json_response(200, body)
         api_version = resource.api_version(route.version)
-        if resource.custom:
-            out_items = [self._out(route, obj) for obj in items]
-        else:
-            out_items = [
-                {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items
-            ]
         metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if next_token:
             metadata["continue"] = next_token
             metadata["remainingItemCount"] = remaining
-        body = {
-            "kind": resource.list_kind,
-            "apiVersion": api_version,
-            "metadata": metadata,
-            "items": out_items,
-        }
-        return _respond(request, 200, body)
+        if _wants_yaml(request):
+            if resource.custom:
+                out_items = [self._out(route, obj) for obj in items]
+            else:
+                out_items = [_without_type(obj) for obj in items]
+            body = {
+                "kind": resource.list_kind,
+                "apiVersion": api_version,
+                "metadata": metadata,
+                "items": out_items,
+            }
+            return _respond(request, 200, body)
+        # JSON lists are assembled from each object's stored bytes, serialised only once.
+        store = self.store
+        storage_head = b'{"apiVersion":%s,"kind":%s,' % (
+            dumps(resource.api_version()),
+            dumps(resource.kind),
+        )
+        parts: list[bytes] = []
+        for obj in items:
+            raw = store.raw_of(resource, obj)
+            if resource.custom:
+                parts.append(
+                    raw if api_version == resource.api_version() else dumps(self._out(route, obj))
+                )
+            elif raw.startswith(storage_head):
+                parts.append(b"{" + raw[len(storage_head) :])  # no kind/apiVersion in items
+            else:
+                parts.append(dumps(_without_type(obj)))
+        data = b'{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[%s]}' % (
+            dumps(resource.list_kind),
+            dumps(api_version),
+            dumps(metadata),
+            b",".join(parts),
+        )
+        return Response(status=200, headers=list(_JSON_HEADERS), body=data)
 
     def _table(
         self,
@@ -861,9 +884,17 @@ def _with_warnings(response: Response, warnings: list[str]) -> Response:
     return attrs.evolve(response, headers=[*response.headers, *extra])
 
 
-def _respond(request: Request, status: int, body: Any) -> Response:
+def _without_type(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
+def _wants_yaml(request: Request) -> bool:
     accept = (request.headers.get("accept") or "").split(",")[0].split(";")[0].strip().lower()
-    if accept == "application/yaml":
+    return accept == "application/yaml"
+
+
+def _respond(request: Request, status: int, body: Any) -> Response:
+    if _wants_yaml(request):
         text = yaml.safe_dump(body, sort_keys=False)
         return Response(
             status=status, headers=[("Content-Type", "application/yaml")], body=text.encode()

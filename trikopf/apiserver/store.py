@@ -129,6 +129,8 @@ class Store:
     on_change: Callable[[], None] | None = None
     rv: int = 1
     _data: dict[Key, dict[tuple[str, str], Obj]] = attrs.field(factory=dict)
+    # The JSON of each current object, made once when it was stored (lists and watches reuse it).
+    _raw: dict[Key, dict[tuple[str, str], tuple[Obj, bytes]]] = attrs.field(factory=dict)
     _logs: dict[Key, ResourceLog] = attrs.field(factory=dict)
     _epochs: dict[Key, int] = attrs.field(factory=dict)
     # owner uid -> dependents (key, namespace, name)
@@ -178,6 +180,19 @@ class Store:
         for key in sorted(bucket):
             if namespace is None or key[0] == namespace:
                 yield bucket[key]
+
+    def raw_of(self, resource: ResourceType, obj: Obj) -> bytes:
+        """The JSON of a stored object: serialised once, when it was stored."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        raws = self._raw.setdefault(resource.key, {})
+        cached = raws.get(key)
+        if cached is not None and cached[0] is obj:
+            return cached[1]
+        raw = dumps(obj)
+        if self.bucket(resource.key).get(key) is obj:
+            raws[key] = (obj, raw)
+        return raw
 
     def objects_at(self, resource: ResourceType, namespace: str | None, rv: int) -> list[Obj]:
         """The objects as they were at version ``rv``, in key order (for ``continue`` pages).
@@ -240,6 +255,11 @@ class Store:
         else:
             self._by_uid[meta["uid"]] = (resource.key, key[0], key[1])
         raw = dumps(obj)
+        raws = self._raw.setdefault(resource.key, {})
+        if type_ == "DELETED":
+            raws.pop(key, None)
+        else:
+            raws[key] = (obj, raw)
         line = b'{"type":"%s","object":%s}\n' % (type_.encode(), raw)
         log = self.log(resource.key)
         log.events.append(
@@ -812,6 +832,7 @@ class Store:
 
     def _unregister(self, key: Key) -> None:
         self.registry.remove(key)
+        self._raw.pop(key, None)
         for obj in self._data.pop(key, {}).values():
             self._by_uid.pop(obj["metadata"]["uid"], None)
         self._epochs[key] = self.epoch(key) + 1

@@ -95,8 +95,10 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
             if matcher is not None and not matcher(obj):
                 continue
             if api_version != storage_api_version:
-                obj = {**obj, "apiVersion": api_version}
-            line = _event_line("ADDED", dumps(obj))
+                raw = dumps({**obj, "apiVersion": api_version})
+            else:
+                raw = store.raw_of(resource, obj)  # serialised once, when stored
+            line = _event_line("ADDED", raw)
             lines.append(line)
             size += len(line)
             if size >= _CHUNK_LIMIT:
