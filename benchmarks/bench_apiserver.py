@@ -112,6 +112,25 @@ async def bench_replayed_watch(events: int) -> tuple[float, float]:
             return clock.rates(events)
 
 
+async def bench_initial_watch_and_list(events: int) -> tuple[tuple[float, float], float]:
+    """A watch from "" over existing objects (ADDED for each), and one full list."""
+    async with open_apiserver() as server:
+        resource = server.resource("configmaps")
+        for i in range(events):
+            server.store.create(resource, "default", _body(i), copy=False)
+        stream, reader = await _open_watch(server, "")
+        async with stream:
+            clock = _Clock()
+            await reader.read_until(events)
+            initial = clock.rates(events)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            started = time.perf_counter()
+            response = await client.get(CM)
+            elapsed = time.perf_counter() - started
+            assert len(response.json()["items"]) == events
+        return initial, events / elapsed
+
+
 async def bench_requests(
     requests: int, connections: int
 ) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -182,6 +201,9 @@ async def main(events: int, requests: int, backend: str) -> None:
     print(f"  live watch, one stream:      {_fmt(live, 'events/s')}")
     replay = await bench_replayed_watch(events)
     print(f"  replayed watch, one stream:  {_fmt(replay, 'events/s')}")
+    initial, listed = await bench_initial_watch_and_list(events)
+    print(f"  initial watch events (rv=''):{_fmt(initial, 'events/s')}")
+    print(f"  one list of every object:    {listed:9.0f} objects/s wall (incl. httpx parsing)")
     raw = await bench_raw_creates(requests)
     print(f"  create, raw keep-alive client: {_fmt(raw, 'req/s')}")
     for connections in (1, 4):
