@@ -26,7 +26,12 @@ from trikopf.compat import (
 )
 from trikopf.diffs import Diff, DiffItem, DiffOperation
 from trikopf.engines.background import DaemonPatch
-from trikopf.engines.stopping import DaemonStopped, StopReason
+from trikopf.engines.stopping import (
+    AsyncDaemonStopped,
+    DaemonStopped,
+    StopReason,
+    SyncDaemonStopped,
+)
 from trikopf.errors import (
     ErrorsMode,
     HandlerResultError,
@@ -62,6 +67,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ABSENT",
     "Annotations",
+    "AsyncDaemonStopped",
     "Body",
     "ConnectionInfo",
     "DaemonPatch",
@@ -92,6 +98,7 @@ __all__ = [
     "StartupError",
     "Status",
     "StopReason",
+    "SyncDaemonStopped",
     "TemporaryError",
     "__version__",
     "adjust_namespace",

@@ -15,7 +15,7 @@ import trikopf
 
 @trikopf.daemon("kopfexamples", cancellation_timeout=5)
 async def monitor(
-    stopped: trikopf.DaemonStopped,
+    stopped: trikopf.AsyncDaemonStopped,
     spec: trikopf.Spec,
     patch: trikopf.DaemonPatch,
     logger: trikopf.Logger,
@@ -33,7 +33,7 @@ async def monitor(
 
 @trikopf.daemon("kopfexamples", initial_delay=1)
 def sync_monitor(
-    stopped: trikopf.DaemonStopped, name: str, logger: trikopf.Logger, **_: Any
+    stopped: trikopf.SyncDaemonStopped, name: str, logger: trikopf.Logger, **_: Any
 ) -> None:
     while not stopped:
         logger.debug(f"{name} is still there.")

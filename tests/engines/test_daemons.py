@@ -30,7 +30,7 @@ async def test_daemon_stops_within_its_timeout_on_deletion_and_the_finalizer_goe
     moments = Moments()
 
     @trikopf.daemon("kopfexamples", registry=registry, cancellation_timeout=5)
-    async def monitor(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def monitor(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("started")
         await stopped.wait()
         moments.mark(f"asked: {stopped.reason.name if stopped.reason else None}")
@@ -87,7 +87,7 @@ async def test_daemon_waits_for_its_initial_delay(cluster: Cluster) -> None:
     moments = Moments()
 
     @trikopf.daemon("kopfexamples", registry=registry, initial_delay=30)
-    async def delayed(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def delayed(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("started")
         await stopped.wait()
 
@@ -168,7 +168,7 @@ async def test_daemon_sees_the_newest_body_through_its_kwargs(cluster: Cluster) 
     sizes: list[Any] = []
 
     @trikopf.daemon("kopfexamples", registry=registry)
-    async def watcher(stopped: trikopf.DaemonStopped, spec: trikopf.Spec, **_: Any) -> None:
+    async def watcher(stopped: trikopf.AsyncDaemonStopped, spec: trikopf.Spec, **_: Any) -> None:
         while not stopped:
             sizes.append(spec.get("size"))
             await stopped.wait(1)
@@ -190,7 +190,7 @@ async def test_daemons_stop_and_start_again_as_the_filters_stop_and_start_matchi
     moments = Moments()
 
     @trikopf.daemon("kopfexamples", registry=registry, labels={"run": "yes"})
-    async def picky(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def picky(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("started")
         await stopped.wait()
         moments.mark(f"stopped: {stopped.reason.name if stopped.reason else None}")
@@ -226,7 +226,7 @@ async def test_operator_exit_with_a_thousand_daemons_takes_bounded_time(
     count = 1000
 
     @trikopf.daemon("kopfexamples", registry=registry, cancellation_timeout=5)
-    async def stubborn(name: str, stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def stubborn(name: str, stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         nonlocal running
         running += 1
         if running == count:
@@ -262,10 +262,10 @@ async def test_sync_daemon_honours_the_stopped_flag_from_its_thread(
     started = anyio.Event()
 
     @trikopf.daemon("kopfexamples", registry=registry, cancellation_timeout=30)
-    def polling(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    def polling(stopped: trikopf.SyncDaemonStopped, **_: Any) -> None:
         anyio.from_thread.run_sync(started.set)  # this runs in the daemon's own thread
         while not stopped:
-            stopped.wait(0.05)  # type: ignore[call-arg]
+            stopped.wait(0.05)
         reasons.append(stopped.reason)
 
     async with cluster.operator(registry):
@@ -286,7 +286,7 @@ async def test_daemon_keeps_a_status_field_current_by_flushing_its_patch(
 
     @trikopf.daemon("kopfexamples", registry=registry)
     async def reporter(
-        stopped: trikopf.DaemonStopped, patch: trikopf.DaemonPatch, **_: Any
+        stopped: trikopf.AsyncDaemonStopped, patch: trikopf.DaemonPatch, **_: Any
     ) -> None:
         checks = 0
         while not stopped:

@@ -84,7 +84,7 @@ async def test_readyz_turns_ready_after_the_first_list_and_healthz_reports_probe
     moments = Moments()
 
     @trikopf.daemon("kopfexamples", registry=registry)
-    async def slow_to_stop(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def slow_to_stop(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("started")
         await stopped.wait()
         moments.mark("asked")
@@ -159,7 +159,7 @@ async def test_metrics_are_scraped_and_the_counters_move_as_handlers_run(
         return "created"
 
     @trikopf.daemon("kopfexamples", registry=registry)
-    async def monitor(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def monitor(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("daemon")
         await stopped.wait()
 
@@ -226,7 +226,7 @@ async def test_object_with_a_daemon_keeps_its_worker_and_one_without_holds_no_ta
     moments = Moments()
 
     @trikopf.daemon("kopfexamples", registry=registry, labels={"run": "yes"})
-    async def accompany(stopped: trikopf.DaemonStopped, **_: Any) -> None:
+    async def accompany(stopped: trikopf.AsyncDaemonStopped, **_: Any) -> None:
         moments.mark("started")
         await stopped.wait()
         moments.mark("stopped")
