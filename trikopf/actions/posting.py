@@ -218,15 +218,21 @@ class EventPoster:
         message = item.message if count == 1 else f"{item.message} (x{count})"
         async with limiter:
             try:
-                await self.client.post_event(
-                    involved=item.involved, type=item.type, reason=item.reason, message=message
-                )
+                # A post that has begun is finished (bounded) even when the operator stops: a
+                # request cancelled while its body is sent leaves httpx's body stream open.
+                with anyio.CancelScope(shield=True), anyio.fail_after(_POST_TIMEOUT):
+                    await self.client.post_event(
+                        involved=item.involved, type=item.type, reason=item.reason, message=message
+                    )
             except Exception as exc:  # an Event is best effort: log, never fail the operator
                 self.failed += count
                 logger.debug("Event not posted (%s): %s", exc, message)
             else:
                 self.posted += count
 
+
+# How long one Event post may take once begun (it is not cancelled halfway).
+_POST_TIMEOUT = 5.0
 
 _CURRENT: contextvars.ContextVar[EventPoster | None] = contextvars.ContextVar(
     "trikopf_poster", default=None
