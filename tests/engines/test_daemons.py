@@ -353,3 +353,30 @@ async def test_sync_daemon_that_ignores_the_flag_is_abandoned_and_the_object_rel
     finally:
         release.set()
     assert any("abandoned in its thread" in r.getMessage() for r in caplog.records)
+
+
+async def test_cancellation_backoff_and_timeout_add_up_to_the_graceful_window(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    moments = Moments()
+
+    @trikopf.daemon(
+        "kopfexamples", registry=registry, cancellation_backoff=2, cancellation_timeout=3
+    )
+    async def stubborn(**_: Any) -> None:
+        moments.mark("started")
+        try:
+            await anyio.sleep(math.inf)
+        except anyio.get_cancelled_exc_class():
+            moments.mark("cancelled")
+            raise
+
+    async with cluster.operator(registry):
+        await cluster.create()
+        await moments.wait_for("started")
+        deleted_at = anyio.current_time()
+        await cluster.delete()
+        await cluster.wait_until_gone()
+
+    assert 5 <= moments.times("cancelled")[0] - deleted_at < 6

@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 import trikopf
-from tests.engines.conftest import Cluster, Moments, has_finalizer
+from tests.engines.conftest import Cluster, Moments, has_finalizer, quiet_settings
 from trikopf.engines.timers import next_tick
 
 
@@ -199,3 +199,32 @@ def test_daemon_and_timer_options_are_checked_when_decorating() -> None:
         trikopf.daemon("kopfexamples", when=True, registry=registry)(fn)  # type: ignore[arg-type]
     assert registry.daemon_handlers == ()
     assert registry.timer_handlers == ()
+
+
+async def test_timer_call_in_progress_gets_its_window_when_the_operator_exits(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    moments = Moments()
+
+    @trikopf.timer("kopfexamples", registry=registry, interval=1)
+    async def slow(**_: Any) -> None:
+        moments.mark("call")
+        try:
+            await anyio.sleep(100)
+        except anyio.get_cancelled_exc_class():
+            moments.mark("cancelled")
+            raise
+
+    settings = quiet_settings()
+    settings.background.cancellation_timeout = 4
+    async with cluster.operator(registry, settings=settings) as operator:
+        await cluster.create()
+        await moments.wait_for("call")
+        stop_at = anyio.current_time()
+        operator.stop()
+        await operator.stopped.wait()
+        took = anyio.current_time() - stop_at
+
+    assert 4 <= moments.times("cancelled")[0] - stop_at < 5
+    assert took < 6
