@@ -285,3 +285,23 @@ async def test_watch_versions_follow_the_requested_api_version(client: httpx.Asy
         )
         event = await events.next()
     assert event["object"]["apiVersion"] == "kopf.dev/v1beta1"
+
+
+async def test_bookmarks_keep_coming_while_events_flow() -> None:
+    async with (
+        open_apiserver(bookmark_interval=0.2) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+        open_watch(client, CM, resourceVersion="1", allowWatchBookmarks="true") as events,
+    ):
+        seen: list[str] = []
+        with anyio.fail_after(10):
+            i = 0
+            while "BOOKMARK" not in seen:
+                await _create(client, f"o{i}")
+                i += 1
+                event = await events.next()
+                seen.append(event["type"])
+                if event["type"] == "BOOKMARK":
+                    break
+                assert event["type"] == "ADDED"
+    assert seen[-1] == "BOOKMARK"

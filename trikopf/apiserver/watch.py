@@ -117,7 +117,9 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
             return
         position = log.position_after(asked)
 
-    last_sent = anyio.current_time()
+    # Bookmarks are due every interval (not only after idle intervals), sent when the
+    # watcher has caught up, so their version covers everything before it.
+    last_bookmark = anyio.current_time()
     while True:
         if store.watch_generation != generation:
             if store.abort_dropped_watches:
@@ -147,31 +149,23 @@ async def _stream(store: Store, faults: Faults, request: WatchRequest) -> AsyncI
             position += len(events)
             chunk = _render(events, api_version, namespace, matcher, selected)
             if chunk:
-                last_sent = anyio.current_time()
                 yield chunk
             else:
                 await anyio.lowlevel.checkpoint()
             continue
-        # Caught up: sleep until the next event, bookmark or deadline.
+        # Caught up: a bookmark if one is due, else sleep until an event, bookmark or deadline.
+        if request.allow_bookmarks and current >= last_bookmark + request.bookmark_interval:
+            last_bookmark = current
+            yield _bookmark_line(api_version, resource.kind, store.rv)
+            continue
         timeout = 3600.0
         if request.allow_bookmarks:
-            timeout = max(0.0, last_sent + request.bookmark_interval - current)
+            timeout = last_bookmark + request.bookmark_interval - current
         if deadline is not None:
             timeout = min(timeout, deadline - current)
         waiter = log.waiter()
-        with anyio.move_on_after(timeout) as scope:
+        with anyio.move_on_after(timeout):
             await waiter.wait()
-        bookmark_due = (
-            scope.cancelled_caught
-            and request.allow_bookmarks
-            and (deadline is None or anyio.current_time() < deadline)
-            and not (faults.watches_stalled or faults.paused)
-            and store.watch_generation == generation
-            and store.epoch(key) == epoch
-        )
-        if bookmark_due:
-            last_sent = anyio.current_time()
-            yield _bookmark_line(api_version, resource.kind, store.rv)
 
 
 def _render(
