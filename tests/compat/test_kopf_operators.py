@@ -1,0 +1,180 @@
+"""Kopf-style operators (``import trikopf as kopf``) run end to end on the embedded API server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trikopf
+import trikopf as kopf
+from tests.compat.conftest import Cluster, load_operator, status_of
+from trikopf.testing import open_operator
+
+FINALIZER = "compat.example.com/finalizer"
+
+
+def _operator(cluster: Cluster, registry: trikopf.OperatorRegistry, memo: trikopf.Memo) -> Any:
+    return open_operator(
+        registry,
+        connection=cluster.connection,
+        namespaces=["default"],
+        memo=memo,
+        stop_within=30,
+    )
+
+
+async def test_kopf_operator_handles_creation_with_kopf_kwargs_results_patches_and_events(
+    cluster: Cluster,
+) -> None:
+    registry = load_operator("kopf_style.py")
+    memo = kopf.Memo()
+    async with _operator(cluster, registry, memo):
+        await cluster.create(
+            "web",
+            spec={"size": 2, "colour": "red"},
+            labels={"app": "web"},
+            annotations={"note": "n1"},
+        )
+        body = await cluster.wait_for(
+            lambda b: all(
+                status_of(b, key) is not None
+                for key in ("create_fn", "flaky", "big_fn", "colour_fn/spec.colour")
+            ),
+            "web",
+        )
+        created = status_of(body, "create_fn")
+        assert created["message"] == "hello, web"  # memo filled by the startup handler
+        assert created["namespace"] == "default"
+        assert created["uid_matches"] is True
+        assert created["reason"] == "create" and created["is_create"] is True
+        assert created["retry"] == 0 and created["has_started"] is True
+        assert created["resource"] == "kopfexamples"
+        assert (created["label"], created["annotation"]) == ("web", "n1")
+        owner = created["child"]["metadata"]["ownerReferences"][0]
+        assert owner["uid"] == body["metadata"]["uid"] and owner["kind"] == "KopfExample"
+        assert created["child"]["metadata"]["generateName"] == "web-"
+        assert created["child"]["metadata"]["labels"] == {"app": "web"}
+        assert status_of(body, "flaky") == {"attempts": 3}
+        assert status_of(body, "big_fn") == {"size": 2}
+        # on.field fires on creation; a None in a result is dropped by the merge-patch (as in Kopf).
+        assert status_of(body, "colour_fn/spec.colour") == {"new": "red"}
+        assert status_of(body, "failing_fn") is None
+        assert status_of(body, "resume_fn") is None  # created while the operator runs
+        assert body["metadata"]["labels"]["handled-by"] == "compat"  # the handler's patch
+        assert FINALIZER in body["metadata"]["finalizers"]  # from the startup handler
+        await cluster.wait_for_event("web", lambda e: e[1:] == ("Greeting", "hello, web"))
+
+        await cluster.patch({"spec": {"size": 3}}, "web")
+        body = await cluster.wait_for(
+            lambda b: status_of(b, "size_changed/spec.size") is not None, "web"
+        )
+        # With field=, the handler id gets the field (as in Kopf).
+        assert status_of(body, "size_changed/spec.size") == {"old": 2, "new": 3, "ops": ["change"]}
+
+        await cluster.delete("web")
+        await cluster.wait_until_gone("web")
+        assert memo.deleted == ["web"]
+        assert memo.optional_deleted == ["web"]  # our finalizer held the deletion for it
+        assert memo.created == ["web"]
+        assert "ADDED" in memo.events
+    assert memo.cleaned_up is True
+
+
+async def test_permanent_errors_are_reported_as_warning_events_and_not_retried(
+    cluster: Cluster,
+) -> None:
+    registry = load_operator("kopf_style.py")
+    memo = kopf.Memo()
+    async with _operator(cluster, registry, memo):
+        await cluster.create("bad", spec={"size": 5}, labels={"fail": "yes"})
+        body = await cluster.wait_for(lambda b: status_of(b, "create_fn") is not None, "bad")
+        found = await cluster.wait_for_event(
+            "bad", lambda e: e[0] == "Warning" and "this one cannot work" in e[2]
+        )
+        assert "failing_fn" in found[2]
+        assert status_of(body, "failing_fn") is None
+        assert status_of(body, "big_fn") is None  # its when= combinator said no
+        # The cause is finished: the failed handler is not retried.
+        assert "trikopf.dev/progress" not in (body["metadata"].get("annotations") or {})
+
+
+async def test_objects_unhandled_before_the_start_get_create_and_resume_handlers(
+    cluster: Cluster,
+) -> None:
+    registry = load_operator("kopf_style.py")
+    memo = kopf.Memo()
+    await cluster.create("early")  # before any operator: never handled
+    async with _operator(cluster, registry, memo):
+        body = await cluster.wait_for(
+            lambda b: status_of(b, "create_fn") is not None and status_of(b, "flaky"), "early"
+        )
+        assert status_of(body, "create_fn")["reason"] == "create"
+        assert status_of(body, "resume_fn") == {"reason": "create"}
+    assert memo.created == ["early"]
+
+    # The next operator process resumes the (now handled) object and does not create it again.
+    await cluster.client.patch(
+        cluster.resource,
+        "early",
+        {"status": {"resume_fn": None}},
+        namespace="default",
+        subresource="status",
+    )
+    async with _operator(cluster, registry, memo):
+        body = await cluster.wait_for(lambda b: status_of(b, "resume_fn") is not None, "early")
+        assert status_of(body, "resume_fn") == {"reason": "resume"}
+    assert memo.created == ["early"]
+
+
+async def test_optional_delete_handler_alone_puts_no_finalizer_and_is_not_called(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    calls: list[str] = []
+
+    @kopf.on.create("kopfexamples", registry=registry)
+    def create_fn(**_: Any) -> str:
+        return "done"
+
+    @kopf.on.delete("kopfexamples", optional=True, registry=registry)
+    def delete_fn(name: str, **_: Any) -> None:
+        calls.append(name)
+
+    async with _operator(cluster, registry, kopf.Memo()):
+        await cluster.create("free")
+        body = await cluster.wait_for(lambda b: status_of(b, "create_fn") == "done", "free")
+        assert not body["metadata"].get("finalizers")
+        await cluster.delete("free")
+        await cluster.wait_until_gone("free")
+    assert calls == []
+
+
+async def test_kopf_daemons_and_timers_stop_with_kopf_stop_reasons_on_deletion(
+    cluster: Cluster,
+) -> None:
+    registry = load_operator("kopf_daemons.py")
+    memo = kopf.Memo()
+    async with _operator(cluster, registry, memo):
+        await cluster.create("d1")
+        await cluster.wait_for(lambda b: status_of(b, "tick") == {"ticked": True}, "d1")
+        await cluster.delete("d1")
+        await cluster.wait_until_gone("d1")
+        # The finalizer is released only after the daemons have returned.
+        assert memo.stopped == [("d1", kopf.DaemonStoppingReason.RESOURCE_DELETED)]
+        assert memo.sync_stopped == [("d1", kopf.DaemonStoppingReason.RESOURCE_DELETED)]
+        assert memo.started == ["d1"]
+        assert memo.ticks >= 1
+
+
+async def test_asyncio_handlers_run_on_asyncio_and_fail_clearly_on_trio(
+    cluster: Cluster, anyio_backend: str
+) -> None:
+    registry = load_operator("kopf_asyncio.py")
+    async with _operator(cluster, registry, kopf.Memo()):
+        await cluster.create("aio")
+        if anyio_backend == "asyncio":
+            body = await cluster.wait_for(lambda b: status_of(b, "create_fn") is not None, "aio")
+            assert status_of(body, "create_fn") == {"slept": True, "loop": True}
+        else:
+            found = await cluster.wait_for_event("aio", lambda e: "uses asyncio" in e[2])
+            assert found[0] == "Warning"
+            assert "--backend asyncio" in found[2]
