@@ -45,12 +45,15 @@ async def test_kopf_operator_handles_creation_with_kopf_kwargs_results_patches_a
         assert created["message"] == "hello, web"  # memo filled by the startup handler
         assert created["namespace"] == "default"
         assert created["uid_matches"] is True
-        assert created["reason"] == "create" and created["is_create"] is True
-        assert created["retry"] == 0 and created["has_started"] is True
+        assert created["reason"] == "create"
+        assert created["is_create"] is True
+        assert created["retry"] == 0
+        assert created["has_started"] is True
         assert created["resource"] == "kopfexamples"
         assert (created["label"], created["annotation"]) == ("web", "n1")
         owner = created["child"]["metadata"]["ownerReferences"][0]
-        assert owner["uid"] == body["metadata"]["uid"] and owner["kind"] == "KopfExample"
+        assert owner["uid"] == body["metadata"]["uid"]
+        assert owner["kind"] == "KopfExample"
         assert created["child"]["metadata"]["generateName"] == "web-"
         assert created["child"]["metadata"]["labels"] == {"app": "web"}
         assert status_of(body, "flaky") == {"attempts": 3}
