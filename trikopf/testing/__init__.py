@@ -18,11 +18,14 @@ Typical use with the embedded API server::
 
 from __future__ import annotations
 
+from trikopf.testing.kopf_runner import KopfRunner, OperatorFailed
 from trikopf.testing.process import OperatorProcess, open_operator_process
 from trikopf.testing.runner import RunningOperator, open_operator
 from trikopf.testing.waiting import wait_for_object
 
 __all__ = [
+    "KopfRunner",
+    "OperatorFailed",
     "OperatorProcess",
     "RunningOperator",
     "open_operator",
