@@ -199,6 +199,15 @@ class ExecutionSettings:
     def max_workers(self, value: int) -> None:
         self.max_sync_threads = value
 
+    @property
+    def default_backoff(self) -> float:
+        """Kopf's name (``settings.execution.default_backoff``) of :attr:`backoff`."""
+        return self.backoff
+
+    @default_backoff.setter
+    def default_backoff(self, value: float) -> None:
+        self.backoff = value
+
 
 @attrs.define(kw_only=True)
 class BackgroundSettings:
@@ -255,6 +264,11 @@ class OperatorSettings:
     @property
     def batching(self) -> ProcessingSettings:
         """Kopf's name of :attr:`processing` (``worker_limit``, ``idle_timeout``, ...)."""
+        return self.processing
+
+    @property
+    def queueing(self) -> ProcessingSettings:
+        """Kopf's newer name of :attr:`processing` (``worker_limit``, ``idle_timeout``, ...)."""
         return self.processing
 
 

@@ -114,6 +114,10 @@ def test_settings_are_reachable_under_kopf_names() -> None:
     settings.batching.exit_timeout = 3.0
     settings.execution.max_workers = 2
     settings.peering.standalone = True
+    settings.queueing.idle_timeout = 9.0
+    settings.execution.default_backoff = 4.0
+    assert settings.processing.idle_timeout == 9.0
+    assert settings.execution.backoff == 4.0
     assert settings.processing.worker_limit == 7
     assert settings.processing.grace_period == 3.0
     assert settings.execution.max_sync_threads == 2
