@@ -220,3 +220,67 @@ async def test_raw_handlers_see_every_event_in_order_and_the_first_without_the_b
     # The round waited for the burst to settle and saw only its newest body.
     assert [r[1] for r in recorder.rounds] == ["3"]
     assert recorder.rounds[0][2] - start == pytest.approx(3.0)
+
+
+async def test_task_that_crashes_in_the_object_scope_restarts_the_tree(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rounds: list[str] = []
+    sibling_cancelled = anyio.Event()
+    second_round = anyio.Event()
+
+    async def sibling() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            sibling_cancelled.set()
+
+    async def crashing() -> None:
+        await anyio.sleep(1.0)
+        raise RuntimeError("a bug in an engine")
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        rounds.append(str(ev.resource_version))
+        if len(rounds) == 1:
+            scope.start_soon(sibling)
+            scope.start_soon(crashing)
+        else:
+            second_round.set()
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=0.5)
+        supervisor.dispatch(event("a", 1))
+        with anyio.fail_after(100):
+            await sibling_cancelled.wait()
+            await second_round.wait()
+        supervisor.stop()
+    # The tree's other task was cancelled and the last event processed again.
+    assert rounds == ["1", "1"]
+    assert supervisor.statistics().restarts == 1
+    assert "a bug in an engine" in caplog.text
+
+
+async def test_tasks_of_a_deleted_object_are_cancelled_and_none_start_afterwards() -> None:
+    started: list[str] = []
+    scopes: list[ObjectScope] = []
+
+    async def task(label: str) -> None:
+        started.append(label)
+        await anyio.sleep_forever()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        scopes.append(scope)
+        if ev.type == "ADDED":
+            scope.start_soon(task, "while alive")
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list)
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(1.0)
+        supervisor.dispatch(event("a", 2, "DELETED"))
+        await anyio.sleep(1.0)
+        assert scopes[-1].active == 0
+        scopes[-1].start_soon(task, "after deletion")
+        await anyio.sleep(1.0)
+        supervisor.stop()
+    assert started == ["while alive"]

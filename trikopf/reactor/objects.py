@@ -11,7 +11,7 @@ object uid, at most one worker task in the task group it is given. The worker:
   wakes it early;
 - exits after ``idle_timeout`` with nothing to do and nothing running in its object scope; its
   small per-object state stays in a dict until the object is deleted;
-- owns an :class:`ObjectScope`, the per-object task group where daemons and timers run
+- owns an :class:`ObjectScope`, the object's share of the tasks where daemons and timers run
   (started by ``trikopf/engines/`` through the ``process`` callable); deleting the object
   cancels that scope.
 
@@ -21,6 +21,7 @@ restarted after a short backoff; other objects are not affected.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
@@ -57,39 +58,75 @@ class ObjectScope:
     - Tasks started here belong to the object. While any is running the object's worker does
       not go idle.
     - When the object is deleted (a ``DELETED`` event was processed) the scope is cancelled:
-      every task in it stops, nothing outlives the object.
+      every task in it stops, nothing outlives the object, and nothing new starts in it.
     - When the operator stops, :attr:`stopping` is set first; tasks should finish on their own
       (daemons: within their own stop timeout). The operator's grace period bounds the wait,
-      after which the scope is cancelled.
+      after which everything is cancelled.
     - An exception escaping a task here is a bug: it is logged and the object's tree is
-      restarted. Engines catch handler errors themselves.
+      restarted (its tasks cancelled, its last event processed again). Engines catch handler
+      errors themselves.
+
+    The tasks run in the task group of the (resource, namespace), each in its own cancel scope
+    that this object holds: an object without tasks costs no task group at all.
     """
 
     uid: str
     _task_group: anyio.abc.TaskGroup
     _on_task_done: Callable[[], None]
-    stopping: anyio.Event = attrs.field(factory=anyio.Event)
+    _on_bug: Callable[[ObjectScope, BaseException], None]
     active: int = 0
+    _cancel_scopes: set[anyio.CancelScope] = attrs.field(factory=set)
+    _cancelled: bool = False
+    _stopping: anyio.Event | None = None
+
+    @property
+    def stopping(self) -> anyio.Event:
+        """Set when the operator begins to stop (created on first use)."""
+        if self._stopping is None:
+            self._stopping = anyio.Event()
+        return self._stopping
+
+    def request_stop(self) -> None:
+        """Tell the object's tasks that the operator stops (sets :attr:`stopping`)."""
+        if self._stopping is not None or self.active:
+            self.stopping.set()
 
     def start_soon(
         self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
     ) -> None:
-        """Start ``fn(*args)`` in the object's task group and return at once."""
+        """Start ``fn(*args)`` as a task of this object and return at once.
+
+        Does nothing once the object is gone (the scope was cancelled).
+        """
+        if self._cancelled:
+            return
+        cancel_scope = anyio.CancelScope()
+        self._cancel_scopes.add(cancel_scope)
+        self.active += 1  # counted now, so that the worker cannot go idle before it starts
 
         async def tracked() -> None:
-            self.active += 1
             try:
-                await fn(*args)
+                with cancel_scope:
+                    await fn(*args)
+            except Exception as exc:
+                self._on_bug(self, exc)
             finally:
+                self._cancel_scopes.discard(cancel_scope)
                 self.active -= 1
                 if not self.active:
                     self._on_task_done()  # the worker may go idle now
 
         self._task_group.start_soon(tracked, name=name or getattr(fn, "__name__", None))
 
+    def cancel_tasks(self) -> None:
+        """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
+        for cancel_scope in self._cancel_scopes:
+            cancel_scope.cancel()
+
     def cancel(self) -> None:
-        """Cancel every task of this object (used when the object is gone)."""
-        self._task_group.cancel_scope.cancel()
+        """Cancel every task of this object for good (the object is gone)."""
+        self._cancelled = True
+        self.cancel_tasks()
 
 
 class ProcessFn(Protocol[S_contra]):
@@ -223,17 +260,39 @@ class ResourceSupervisor(Generic[S]):
             self._instruments.round_started(anyio.current_time() - slot.arrived)
             slot.arrived = None
 
+    def _task_failed(self, slot: _Slot, scope: ObjectScope, exc: BaseException) -> None:
+        """A task of the object's scope raised: a bug; restart the object's tree."""
+        self._restarts += 1
+        logger.error(
+            "A bug in the task tree of object %s (%s); restarting that tree.",
+            slot.uid,
+            self.name,
+            exc_info=exc,
+        )
+        scope.cancel_tasks()
+        if self._stopping or self._slots.get(slot.uid) is not slot:
+            return
+        # The next round sees the object again and starts what it needs anew.
+        if slot.pending is None:
+            slot.pending = slot.last
+        slot.wakeup.set()
+
     async def _serve_object(self, slot: _Slot) -> None:
         failures = 0
         while True:
+            scope = ObjectScope(
+                slot.uid,
+                self.task_group,
+                slot.wakeup_soon,
+                functools.partial(self._task_failed, slot),
+            )
             try:
-                async with anyio.create_task_group() as tg:
-                    scope = ObjectScope(slot.uid, tg, slot.wakeup_soon)
-                    await self._serve_rounds(slot, scope)
+                await self._serve_rounds(slot, scope)
                 return
             except Exception:
                 failures += 1
                 self._restarts += 1
+                scope.cancel()
                 logger.exception(
                     "A bug in the task tree of object %s (%s); restarting that tree.",
                     slot.uid,
@@ -262,8 +321,9 @@ class ResourceSupervisor(Generic[S]):
         burst = True  # a new worker starts with the first event of a burst
         while True:
             if self._is_stopping():
-                # Stay while the object's own tasks finish; the operator's grace period bounds it.
-                scope.stopping.set()
+                # The object's own tasks finish in the resource's task group, which the
+                # operator's grace period bounds.
+                scope.request_stop()
                 self._slots.pop(slot.uid, None)
                 return
             if slot.pending is None:
