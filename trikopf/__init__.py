@@ -9,8 +9,8 @@ from trikopf import on
 from trikopf.actions.posting import event, exception, info, warn
 from trikopf.bodies import Annotations, Body, Labels, Logger, Memo, Meta, Patch, Spec, Status
 from trikopf.causes import Reason
-from trikopf.client import ConnectionInfo
 from trikopf.compat import (
+    ConnectionInfo,
     DaemonStoppingReason,
     LogFormat,
     LoginError,

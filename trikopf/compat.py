@@ -20,8 +20,9 @@ from typing import Any
 
 import anyio
 
+from trikopf import client
 from trikopf.cli import configure_logging
-from trikopf.client import ConnectionInfo, load_incluster, load_kubeconfig
+from trikopf.client import load_incluster, load_kubeconfig
 from trikopf.client.config import INCLUSTER_DIR
 from trikopf.client.errors import ConfigError
 from trikopf.engines.stopping import StopReason
@@ -30,6 +31,7 @@ from trikopf.registry import OperatorRegistry
 from trikopf.settings import OperatorSettings
 
 __all__ = [
+    "ConnectionInfo",
     "DaemonStoppingReason",
     "LogFormat",
     "LoginError",
@@ -49,6 +51,51 @@ DaemonStoppingReason = StopReason
 
 LoginError = ConfigError
 """What the operator raises when no credentials can be found (Kopf's ``kopf.LoginError``)."""
+
+
+class ConnectionInfo(client.ConnectionInfo):
+    """:class:`trikopf.client.ConnectionInfo` that also takes the field names of Kopf's.
+
+    For ``on.login`` handlers written for Kopf: ``certificate_path``/``certificate_data``,
+    ``private_key_path``/``private_key_data`` and ``default_namespace`` are stored under
+    trikopf's names (``client_cert_*``, ``client_key_*``, ``namespace``); ``str`` data is
+    encoded. ``scheme`` may only be ``"Bearer"`` (or ``None``); Kopf's ``priority`` and
+    ``expiration`` are accepted and not used: the first login handler to return credentials
+    wins, and credentials are renewed when the API server answers 401.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        *,
+        certificate_path: str | None = None,
+        certificate_data: str | bytes | None = None,
+        private_key_path: str | None = None,
+        private_key_data: str | bytes | None = None,
+        default_namespace: str | None = None,
+        scheme: str | None = None,
+        priority: int = 0,
+        expiration: Any = None,
+        **fields: Any,
+    ) -> None:
+        if scheme is not None and scheme.lower() != "bearer":
+            raise ValueError(f"Only bearer tokens are supported, not scheme={scheme!r}")
+        renamed = {
+            "client_cert_path": certificate_path,
+            "client_cert_data": _pem(certificate_data),
+            "client_key_path": private_key_path,
+            "client_key_data": _pem(private_key_data),
+            "namespace": default_namespace,
+        }
+        for name, value in renamed.items():
+            if value is not None:
+                fields[name] = value
+        super().__init__(**fields)
+
+
+def _pem(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 class LogFormat(str, enum.Enum):
@@ -82,7 +129,7 @@ def configure(
         logging.getLogger("trikopf").setLevel(logging.DEBUG)
 
 
-def login_with_kubeconfig(**_: Any) -> ConnectionInfo | None:
+def login_with_kubeconfig(**_: Any) -> client.ConnectionInfo | None:
     """For ``on.login`` handlers: the kubeconfig's credentials, or ``None`` if there is none.
 
     ``KUBECONFIG`` or ``~/.kube/config``, with its current context. A kubeconfig that exists
@@ -93,7 +140,7 @@ def login_with_kubeconfig(**_: Any) -> ConnectionInfo | None:
     return load_kubeconfig()
 
 
-def login_with_service_account(**_: Any) -> ConnectionInfo | None:
+def login_with_service_account(**_: Any) -> client.ConnectionInfo | None:
     """For ``on.login`` handlers: the pod's service account, or ``None`` outside a cluster."""
     if not os.environ.get("KUBERNETES_SERVICE_HOST") or not (INCLUSTER_DIR / "token").exists():
         return None

@@ -181,3 +181,26 @@ async def test_asyncio_handlers_run_on_asyncio_and_fail_clearly_on_trio(
             found = await cluster.wait_for_event("aio", lambda e: "uses asyncio" in e[2])
             assert found[0] == "Warning"
             assert "--backend asyncio" in found[2]
+
+
+async def test_kopf_login_handler_with_kopf_field_names_connects_the_operator(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    logins: list[object] = []
+
+    @kopf.on.login(registry=registry)
+    def login_fn(logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
+        logins.append(logger)
+        return kopf.ConnectionInfo(
+            server=cluster.server.url, scheme="Bearer", default_namespace="default", priority=10
+        )
+
+    @kopf.on.create("kopfexamples", registry=registry)
+    def create_fn(**_: Any) -> str:
+        return "connected"
+
+    async with open_operator(registry, namespaces=["default"], stop_within=30):
+        await cluster.create("via-login")
+        await cluster.wait_for(lambda b: status_of(b, "create_fn") == "connected", "via-login")
+    assert len(logins) >= 1
