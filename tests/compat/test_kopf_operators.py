@@ -204,3 +204,48 @@ async def test_kopf_login_handler_with_kopf_field_names_connects_the_operator(
         await cluster.create("via-login")
         await cluster.wait_for(lambda b: status_of(b, "create_fn") == "connected", "via-login")
     assert len(logins) >= 1
+
+
+async def test_objects_handled_by_kopf_are_resumed_not_created_again_with_kopf_persistence(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    calls: list[str] = []
+
+    @kopf.on.startup(registry=registry)
+    def take_over(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.annotation_prefix = "kopf.zalando.org"
+        settings.persistence.finalizer = "kopf.zalando.org/KopfFinalizerMarker"
+
+    @kopf.on.create("kopfexamples", registry=registry)
+    def create_fn(**_: Any) -> None:
+        calls.append("create")
+
+    @kopf.on.resume("kopfexamples", registry=registry)
+    def resume_fn(reason: str, **_: Any) -> str:
+        calls.append(reason)
+        return reason
+
+    @kopf.on.delete("kopfexamples", registry=registry)
+    def delete_fn(**_: Any) -> None:
+        calls.append("delete")
+
+    # As Kopf leaves an object it has handled: its essence annotation (compact JSON and a
+    # newline) and its finalizer.
+    await cluster.create(
+        "from-kopf",
+        spec={"size": 1},
+        labels={"app": "web"},
+        annotations={
+            "kopf.zalando.org/last-handled-configuration": (
+                '{"spec":{"size":1},"metadata":{"labels":{"app":"web"}}}\n'
+            )
+        },
+        finalizers=["kopf.zalando.org/KopfFinalizerMarker"],
+    )
+    async with _operator(cluster, registry, kopf.Memo()):
+        await cluster.wait_for(lambda b: status_of(b, "resume_fn") == "resume", "from-kopf")
+        assert calls == ["resume"]
+        await cluster.delete("from-kopf")  # Kopf's finalizer is now ours: delete handlers run
+        await cluster.wait_until_gone("from-kopf")
+    assert calls == ["resume", "delete"]
