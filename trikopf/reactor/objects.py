@@ -161,7 +161,8 @@ class _Slot:
     pending: WatchEvent | None = None
     last: WatchEvent | None = None
     raw: list[WatchEvent] | None = None
-    wakeup: anyio.Event = attrs.field(factory=anyio.Event)
+    # Exists only while the worker waits: a busy or fresh object allocates no event.
+    waiter: anyio.Event | None = None
     arrived: float | None = None  # the first event since the last round (metrics only)
 
     def has_pending(self) -> bool:
@@ -169,7 +170,18 @@ class _Slot:
         return self.pending is not None
 
     def wakeup_soon(self) -> None:
-        self.wakeup.set()
+        """Wake the worker if it waits; a busy worker looks at its slot before waiting."""
+        if self.waiter is not None:
+            self.waiter.set()
+
+    async def wait_up_to(self, seconds: float) -> None:
+        """Wait until woken or until ``seconds`` pass (no checkpoint before the waiter exists)."""
+        waiter = self.waiter = anyio.Event()
+        try:
+            with anyio.move_on_after(seconds):
+                await waiter.wait()
+        finally:
+            self.waiter = None
 
 
 @attrs.define(eq=False)
@@ -213,7 +225,7 @@ class ResourceSupervisor(Generic[S]):
         slot.pending = event
         if slot.raw is not None:
             slot.raw.append(event)
-        slot.wakeup.set()
+        slot.wakeup_soon()
 
     def forget_missing(self, present: Iterable[str]) -> None:
         """After a relist: objects known here but not listed were deleted while we were blind.
@@ -234,7 +246,7 @@ class ResourceSupervisor(Generic[S]):
         """Refuse new events; wake every worker so that it exits after its current round."""
         self._stopping = True
         for slot in self._slots.values():
-            slot.wakeup.set()
+            slot.wakeup_soon()
 
     @property
     def stopping(self) -> bool:
@@ -275,7 +287,7 @@ class ResourceSupervisor(Generic[S]):
         # The next round sees the object again and starts what it needs anew.
         if slot.pending is None:
             slot.pending = slot.last
-        slot.wakeup.set()
+        slot.wakeup_soon()
 
     async def _serve_object(self, slot: _Slot) -> None:
         failures = 0
@@ -301,8 +313,7 @@ class ResourceSupervisor(Generic[S]):
             delay = min(_BUG_BACKOFF_FIRST * 2 ** (failures - 1), _BUG_BACKOFF_MAX)
             with anyio.move_on_after(delay):
                 while not self._stopping:
-                    await slot.wakeup.wait()
-                    slot.wakeup = anyio.Event()
+                    await slot.wait_up_to(math.inf)
             if self._stopping:
                 self._slots.pop(slot.uid, None)
                 return
@@ -333,10 +344,7 @@ class ResourceSupervisor(Generic[S]):
                     timeout = math.inf
                 else:
                     timeout = self.idle_timeout
-                with anyio.move_on_after(timeout):
-                    await slot.wakeup.wait()
-                if slot.wakeup.is_set():
-                    slot.wakeup = anyio.Event()
+                await slot.wait_up_to(timeout)
                 if self._is_stopping():
                     continue
                 if not slot.has_pending():
@@ -369,8 +377,6 @@ class ResourceSupervisor(Generic[S]):
             assert event is not None
             slot.pending = None
             slot.last = event  # also what a restarted tree re-runs if this round crashes
-            if slot.wakeup.is_set():
-                slot.wakeup = anyio.Event()
 
             await self._run_raw(slot)
 
