@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
+import attrs
 
 from trikopf import client
 from trikopf.cli import configure_logging
@@ -93,6 +94,11 @@ class ConnectionInfo(client.ConnectionInfo):
                 fields[name] = value
         super().__init__(**fields)
 
+    @classmethod
+    def of(cls, info: client.ConnectionInfo) -> ConnectionInfo:
+        """The same connection as this class (what ``isinstance(x, kopf.ConnectionInfo)`` wants)."""
+        return cls(**{field.name: getattr(info, field.name) for field in attrs.fields(type(info))})
+
 
 def _pem(value: str | bytes | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
@@ -129,7 +135,7 @@ def configure(
         logging.getLogger("trikopf").setLevel(logging.DEBUG)
 
 
-def login_with_kubeconfig(**_: Any) -> client.ConnectionInfo | None:
+def login_with_kubeconfig(**_: Any) -> ConnectionInfo | None:
     """For ``on.login`` handlers: the kubeconfig's credentials, or ``None`` if there is none.
 
     ``KUBECONFIG`` or ``~/.kube/config``, with its current context. A kubeconfig that exists
@@ -137,14 +143,14 @@ def login_with_kubeconfig(**_: Any) -> client.ConnectionInfo | None:
     """
     if not (os.environ.get("KUBECONFIG") or pathlib.Path("~/.kube/config").expanduser().exists()):
         return None
-    return load_kubeconfig()
+    return ConnectionInfo.of(load_kubeconfig())
 
 
-def login_with_service_account(**_: Any) -> client.ConnectionInfo | None:
+def login_with_service_account(**_: Any) -> ConnectionInfo | None:
     """For ``on.login`` handlers: the pod's service account, or ``None`` outside a cluster."""
     if not os.environ.get("KUBERNETES_SERVICE_HOST") or not (INCLUSTER_DIR / "token").exists():
         return None
-    return load_incluster()
+    return ConnectionInfo.of(load_incluster())
 
 
 Predicate = Callable[..., bool]

@@ -307,7 +307,9 @@ def resume(
     """Call the function when this operator process sees an already handled object first.
 
     That is on startup for existing objects (with or without changes made while it was down),
-    not for objects created while it runs. ``deleted=True`` includes objects being deleted.
+    not for objects created while it runs; an object that the first list finds but that was
+    never handled gets its create handlers and then these, as in Kopf. ``deleted=True``
+    includes objects being deleted.
     """
     return _changing(
         Reason.RESUME, resource, group=group, version=version, kind=kind, plural=plural,

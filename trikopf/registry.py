@@ -253,7 +253,18 @@ class ResourceHandler(BaseHandler):
             self.value, resolve(body, self.field), kwargs
         ):
             return False
+        if (
+            self.field
+            and self.value is None
+            and self._field_must_exist
+            and resolve(body, self.field) is None
+        ):
+            return False  # as in Kopf: field= alone means "only objects that have the field"
         return self.when is None or bool(self.when(**kwargs))
+
+    @property
+    def _field_must_exist(self) -> bool:
+        return True
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -277,6 +288,11 @@ class ChangingHandler(ResourceHandler):
     @property
     def requires_finalizer(self) -> bool:
         return self.reason is Reason.DELETE and not self.optional
+
+    @property
+    def _field_must_exist(self) -> bool:
+        # Creation and updates go by the field's change instead (it may have been removed).
+        return self.reason in (Reason.RESUME, Reason.DELETE)
 
     def matches_cause(self, cause: ChangeCause) -> bool:
         """Whether the cause's reason (and the change of ``field``, if any) calls this handler."""

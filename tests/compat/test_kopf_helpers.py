@@ -195,3 +195,39 @@ def test_login_with_kubeconfig_reads_the_kubeconfig(
     path.write_text("not: [a kubeconfig")
     with pytest.raises(kopf.LoginError):
         kopf.login_with_kubeconfig()
+
+
+def _only(registry: kopf.OperatorRegistry) -> Any:
+    handlers = [
+        *registry.changing_handlers,
+        *registry.watching_handlers,
+        *registry.daemon_handlers,
+        *registry.timer_handlers,
+    ]
+    assert len(handlers) == 1
+    return handlers[0]
+
+
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        lambda r: kopf.daemon("kopfexamples", field="spec.monitor", registry=r),
+        lambda r: kopf.timer("kopfexamples", interval=1, field="spec.monitor", registry=r),
+        lambda r: kopf.on.event("kopfexamples", field="spec.monitor", registry=r),
+        lambda r: kopf.on.resume("kopfexamples", field="spec.monitor", registry=r),
+        lambda r: kopf.on.delete("kopfexamples", field="spec.monitor", registry=r),
+    ],
+    ids=["daemon", "timer", "event", "resume", "delete"],
+)
+def test_field_alone_selects_only_objects_that_have_the_field(decorate: Any) -> None:
+    registry = kopf.OperatorRegistry()
+    decorate(registry)(lambda **_: None)
+    handler = _only(registry)
+    assert handler.passes_filters({"spec": {"monitor": {"every": 5}}}, {}) is True
+    assert handler.passes_filters({"spec": {"other": 1}}, {}) is False
+
+
+def test_field_of_update_handlers_goes_by_the_change_even_when_the_field_is_removed() -> None:
+    registry = kopf.OperatorRegistry()
+    kopf.on.update("kopfexamples", field="spec.monitor", registry=registry)(lambda **_: None)
+    assert _only(registry).passes_filters({"spec": {}}, {}) is True
