@@ -249,3 +249,22 @@ async def test_objects_handled_by_kopf_are_resumed_not_created_again_with_kopf_p
         await cluster.delete("from-kopf")  # Kopf's finalizer is now ours: delete handlers run
         await cluster.wait_until_gone("from-kopf")
     assert calls == ["resume", "delete"]
+
+
+async def test_a_function_for_both_create_and_resume_runs_once_for_an_unhandled_object(
+    cluster: Cluster,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    calls: list[str] = []
+
+    @kopf.on.create("kopfexamples", registry=registry)
+    @kopf.on.resume("kopfexamples", registry=registry)
+    def both(reason: str, param: Any, uid: str, status: Any, **_: Any) -> dict[str, Any]:
+        calls.append(reason)
+        return {"reason": reason, "param": param, "uid": bool(uid), "status": dict(status)}
+
+    await cluster.create("pre", spec={"size": 1})
+    async with _operator(cluster, registry, kopf.Memo()):
+        body = await cluster.wait_for(lambda b: status_of(b, "both") is not None, "pre")
+    assert calls == ["create"]
+    assert status_of(body, "both") == {"reason": "create", "uid": True, "status": {}}
