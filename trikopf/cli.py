@@ -370,9 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_handlers(args.files, args.module)
         _tune_garbage_collector()
         anyio.run(_run, args, backend=args.backend)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
+    except BaseException as exc:
+        if _interrupted(exc):
+            # Ctrl+C before the operator handles signals itself (while starting): no traceback.
+            print("trikopf: interrupted while starting", file=sys.stderr, flush=True)
+            return 130
+        if not isinstance(exc, Exception):
+            raise
         leaf = _single_leaf(exc)
         if args.debug:
             traceback.print_exception(type(leaf), leaf, leaf.__traceback__, file=sys.stderr)
@@ -396,6 +400,14 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a KeyboardInterrupt, maybe wrapped in exception groups."""
+    inner = getattr(exc, "exceptions", None)
+    if inner is None:
+        return isinstance(exc, KeyboardInterrupt)
+    return bool(inner) and all(_interrupted(sub) for sub in inner)
 
 
 def _single_leaf(exc: BaseException) -> BaseException:

@@ -197,3 +197,58 @@ async def test_synchronous_run_serves_until_sigint_and_then_returns(
         code = await process.wait()
         assert code == 0, process.output
     assert "run() returned" in process.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("", "(50000, 50, 100)"), ("default", "(700, 10, 10)")]
+)
+async def test_command_tunes_the_garbage_collector_unless_asked_not_to(
+    tmp_path: pathlib.Path, setting: str, expected: str
+) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(
+        "import gc, trikopf\n\n"
+        "@trikopf.on.startup()\n"
+        "def report(logger, **_):\n"
+        "    logger.info(f'thresholds {gc.get_threshold()}')\n\n"
+        "@trikopf.on.create('kopfexamples')\n"
+        "def create_fn(**_):\n"
+        "    pass\n"
+    )
+    args = [
+        "--dev-cluster",
+        "--dev-kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        str(handlers),
+    ]
+    async with open_operator_process(args, env={"TRIKOPF_GC": setting}) as process:
+        line = await process.wait_for_line("thresholds")
+        await process.wait_for_line("The operator is ready")
+        process.interrupt()
+        code = await process.wait()
+        assert code == 0, process.output
+    assert line.endswith(f"thresholds {expected}")
+
+
+async def test_sigint_while_starting_exits_quietly(tmp_path: pathlib.Path) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(
+        "import anyio, trikopf\n\n"
+        "@trikopf.on.startup()\n"
+        "async def slow_start(logger, **_):\n"
+        "    logger.info('starting slowly')\n"
+        "    await anyio.sleep(30)\n\n"
+        "@trikopf.on.create('kopfexamples')\n"
+        "def create_fn(**_):\n"
+        "    pass\n"
+    )
+    args = ["--dev-cluster", "--dev-kubeconfig", str(tmp_path / "kubeconfig"), str(handlers)]
+    async with open_operator_process(args) as process:
+        await process.wait_for_line("starting slowly")
+        process.interrupt()
+        code = await process.wait(within=10)
+        assert code == 130, process.output
+    assert "Traceback" not in process.output
+    assert "trikopf: interrupted while starting" in process.output
