@@ -193,6 +193,8 @@ class ApiApp:
             if method != "GET":
                 raise _method_not_allowed(route)
             return self._watch(request, route)
+        if route.subresource == "scale":
+            return self._scale(request, route)
         if method in ("GET", "HEAD"):
             if route.name is None:
                 if request.query_value("watch", "") in _TRUE:
@@ -508,6 +510,47 @@ class ApiApp:
             require_version=False,
         )
         return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
+
+    def _scale(self, request: Request, route: Route) -> Response:
+        """GET, PUT and PATCH of the ``scale`` subresource (an autoscaling/v1 Scale)."""
+        from trikopf.apiserver import patching
+        from trikopf.apiserver.scale import apply_scale, to_scale
+
+        assert route.name is not None
+        resource, version = route.resource, route.version
+        namespace = route.namespace or ""
+        current = self.store.get(resource, namespace, route.name)
+        if request.method in ("GET", "HEAD"):
+            return _respond(request, 200, to_scale(resource, version, current))
+        if request.method == "PUT":
+            scale = _parse_body(request.body, _content_type(request), route)
+        elif request.method == "PATCH":
+            content_type = _content_type(request)
+            patch = _parse_body(request.body, content_type, route)
+            if content_type == "application/strategic-merge-patch+json":
+                content_type = "application/merge-patch+json"  # Scale has no merge keys
+            try:
+                scale = patching.apply_patch(
+                    content_type,
+                    to_scale(resource, version, current),
+                    patch,
+                    group="autoscaling",
+                    kind="Scale",
+                )
+            except patching.PatchError as exc:
+                raise ApiError(exc.code, str(exc)) from None
+        else:
+            raise _method_not_allowed(route)
+        updated = apply_scale(resource, version, current, scale)
+        obj = self.store.update(
+            resource,
+            namespace,
+            route.name,
+            updated,
+            dry_run=_dry_run(request),
+            require_version=False,
+        )
+        return _respond(request, 200, to_scale(resource, version, obj))
 
     def _apply(self, request: Request, route: Route, namespace: str, dry_run: bool) -> Response:
         """Server-side apply, approximated: create, or merge the applied fields in."""

@@ -82,15 +82,17 @@ def _entries(resource: ResourceType) -> list[dict[str, Any]]:
     entry["storageVersionHash"] = _storage_hash(resource)
     entries = [entry]
     for sub in sorted(resource.subresources):
-        entries.append(
-            {
-                "name": f"{resource.plural}/{sub}",
-                "singularName": "",
-                "namespaced": resource.namespaced,
-                "kind": resource.kind,
-                "verbs": ["get", "patch", "update"],
-            }
-        )
+        sub_entry: dict[str, Any] = {
+            "name": f"{resource.plural}/{sub}",
+            "singularName": "",
+            "namespaced": resource.namespaced,
+        }
+        if sub == "scale":
+            sub_entry.update(group="autoscaling", version="v1", kind="Scale")
+        else:
+            sub_entry["kind"] = resource.kind
+        sub_entry["verbs"] = ["get", "patch", "update"]
+        entries.append(sub_entry)
     return entries
 
 

@@ -33,6 +33,7 @@ class ResourceType:
     printer_columns: Mapping[str, tuple[dict[str, Any], ...]] = attrs.field(factory=dict)
     schemas: Mapping[str, dict[str, Any] | None] = attrs.field(factory=dict)
     selectable_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    scale_paths: Mapping[str, dict[str, str]] = attrs.field(factory=dict)
     name_is_label: bool = False  # names must be DNS-1123 labels (namespaces, services)
 
     @property
@@ -129,7 +130,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         "Deployment",
         short_names=("deploy",),
         categories=("all",),
-        subresources=("status",),
+        subresources=("status", "scale"),
         has_generation=True,
     ),
     _builtin("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
@@ -166,7 +167,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         "ReplicaSet",
         short_names=("rs",),
         categories=("all",),
-        subresources=("status",),
+        subresources=("status", "scale"),
         has_generation=True,
     ),
     _builtin(
@@ -176,7 +177,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         "StatefulSet",
         short_names=("sts",),
         categories=("all",),
-        subresources=("status",),
+        subresources=("status", "scale"),
         has_generation=True,
     ),
     _builtin(
@@ -265,6 +266,7 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
     printer_columns: dict[str, tuple[dict[str, Any], ...]] = {}
     schemas: dict[str, dict[str, Any] | None] = {}
     selectable: dict[str, tuple[str, ...]] = {}
+    scales: dict[str, dict[str, str]] = {}
     for v in versions:
         selectable[v["name"]] = tuple(
             str(f.get("jsonPath", "")).lstrip(".")
@@ -274,6 +276,9 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
         subs = v.get("subresources") or spec.get("subresources") or {}
         if "status" in subs:
             subresources.add("status")
+        if isinstance(subs.get("scale"), dict) and subs["scale"].get("specReplicasPath"):
+            subresources.add("scale")
+            scales[v["name"]] = {k: str(p) for k, p in subs["scale"].items() if isinstance(p, str)}
         columns = v.get("additionalPrinterColumns") or spec.get("additionalPrinterColumns") or []
         printer_columns[v["name"]] = tuple(columns)
         schema = (v.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
@@ -293,6 +298,7 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
         printer_columns=printer_columns,
         schemas=schemas,
         selectable_fields=selectable,
+        scale_paths=scales,
     )
 
 
