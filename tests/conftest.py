@@ -33,9 +33,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def apiserver() -> AsyncIterator[ApiServer]:
-    """A fresh embedded API server per test (http, no token), stopped after the test."""
-    async with open_apiserver() as server:
+async def apiserver(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
+    """A fresh embedded API server per test (http, no token), stopped after the test.
+
+    ``@pytest.mark.apiserver(bookmark_interval=0.1, ...)`` passes options to
+    ``open_apiserver``.
+    """
+    marker = request.node.get_closest_marker("apiserver")
+    options = dict(marker.kwargs) if marker is not None else {}
+    async with open_apiserver(**options) as server:
         yield server
 
 

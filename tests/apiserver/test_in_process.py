@@ -81,3 +81,11 @@ async def test_open_apiserver_rejects_a_nonsense_history_window() -> None:
     with pytest.raises(ValueError, match="history_window"):
         async with open_apiserver(history_window=0):
             pass
+
+
+@pytest.mark.apiserver(token="marked", history_window=5)
+async def test_the_apiserver_marker_configures_the_fixture(apiserver: ApiServer) -> None:
+    assert apiserver.token == "marked"
+    assert apiserver.store.history_window == 5
+    async with httpx.AsyncClient(base_url=apiserver.url) as client:
+        assert (await client.get("/api")).status_code == 401
