@@ -25,7 +25,10 @@ async def _read_until(stream: anyio.abc.ByteReceiveStream, needle: bytes) -> byt
     return output
 
 
-async def test_cli_serves_writes_a_kubeconfig_and_stops_on_sigterm(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_cli_serves_writes_a_kubeconfig_and_stops_on_a_signal(
+    tmp_path: pathlib.Path, signum: signal.Signals
+) -> None:
     kubeconfig = tmp_path / "kc"
     command = [
         sys.executable,
@@ -50,7 +53,7 @@ async def test_cli_serves_writes_a_kubeconfig_and_stops_on_sigterm(tmp_path: pat
             base_url=url, headers={"Authorization": "Bearer tok"}
         ) as client:
             assert (await client.get("/api/v1/namespaces/default")).status_code == 200
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         with anyio.fail_after(20):
             code = await process.wait()
         assert code == 0
