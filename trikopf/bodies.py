@@ -177,9 +177,14 @@ class Patch(dict[str, Any]):
 
 
 class Memo(dict[str, Any]):
-    """A free-form store shared by all handlers of one operator: ``memo.counter = 1``.
+    """A free-form in-memory store for handlers: ``memo.counter = 1``.
 
-    Keys are readable as attributes; a missing attribute raises :class:`AttributeError`.
+    The operator has one (given to startup, cleanup, login and probe handlers); each object gets
+    a shallow copy of it when its handlers first run (as in Kopf), kept while the object lives
+    and shared by that object's change handlers, daemons and timers. So plain assignments stay
+    with their object, and mutable values that startup handlers put in (a list, a client) are
+    shared by all. Keys are readable as attributes; a missing attribute raises
+    :class:`AttributeError`.
     """
 
     def __getattr__(self, name: str) -> Any:

@@ -43,6 +43,7 @@ __all__ = [
     "ProcessingOutcome",
     "essence_annotation",
     "handle_raw_event",
+    "object_memo",
     "process_event",
     "progress_annotation",
 ]
@@ -87,23 +88,43 @@ def _shared_memo(memo: Any) -> Any:
 
 
 class ObjectState:
-    """What the reactor keeps per live object between rounds (tiny: three slots).
+    """What the reactor keeps per live object between rounds (tiny: four slots).
 
     - ``seen``: this operator process has run a round for the object (so it is not "resumed").
     - ``awaiting``: the resourceVersion our last PATCH produced; older bodies still in flight on
       the watch are skipped until the watch catches up, so a round never acts on stale state.
     - ``failures``: consecutive rounds whose changes could not be sent (for the backoff).
+    - ``memo``: the object's own memo (see :func:`object_memo`), made when a handler first runs.
     """
 
-    __slots__ = ("awaiting", "failures", "seen")
+    __slots__ = ("awaiting", "failures", "memo", "seen")
 
     def __init__(self) -> None:
         self.seen = False
         self.awaiting: int | None = None
         self.failures = 0
+        self.memo: Any = None
 
     def __repr__(self) -> str:
         return f"ObjectState(seen={self.seen}, awaiting={self.awaiting}, failures={self.failures})"
+
+
+def object_memo(state: Any, root: Any) -> Any:
+    """The memo that the handlers of one object receive: a shallow copy of the operator's.
+
+    As in Kopf: made once per object (and kept on ``state.memo`` while the object lives), so
+    what a handler assigns (``memo.task = ...``) stays with its object, while mutable values put
+    into the operator's memo by startup handlers are shared by all objects. A ``state`` that
+    cannot keep it gets the operator's memo itself.
+    """
+    memo = getattr(state, "memo", None)
+    if memo is None:
+        memo = copy.copy(root)
+        try:
+            state.memo = memo
+        except AttributeError:
+            return root
+    return memo
 
 
 @attrs.frozen(kw_only=True)
@@ -240,7 +261,7 @@ async def process_event(
         set_current_poster(poster)
     posting = settings.posting
     olog = ObjectLogger(raw, poster=poster if posting.enabled else None, level=posting.level)
-    memo = _shared_memo(memo)
+    memo = object_memo(state, _shared_memo(memo))
     round_ = _Round(
         resource=resource,
         cause=cause,

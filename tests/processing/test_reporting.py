@@ -133,7 +133,7 @@ async def test_handlers_receive_kopf_kwargs(harness: Harness) -> None:
     assert got["runtime"].total_seconds() >= 0
     assert got["started"] is not None
     assert got["resource"] == harness.resource
-    assert got["memo"] is harness.memo
+    assert got["memo"] is harness.states["obj"].memo  # the object's copy of the operator's memo
     assert isinstance(got["patch"], trikopf.Patch)
     assert isinstance(got["diff"], trikopf.Diff)
 
@@ -202,15 +202,18 @@ async def test_event_handlers_see_every_raw_event_and_their_errors_are_logged(
     assert seen == [("ADDED", "obj"), ("MODIFIED", "obj"), ("DELETED", "obj")]
 
 
-async def test_without_a_memo_given_handlers_still_share_one(harness: Harness) -> None:
+async def test_without_a_memo_given_each_object_still_gets_one_of_its_own(
+    harness: Harness,
+) -> None:
     from trikopf.processing import ObjectState, process_event
 
     memos: list[Any] = []
 
     @trikopf.on.create("kopfexamples", registry=harness.registry)
-    def create_fn(memo: trikopf.Memo, **_: Any) -> None:
-        memos.append(memo)
+    def create_fn(name: str, memo: trikopf.Memo, **_: Any) -> None:
+        memos.append((name, memo))
 
+    states = {"a": ObjectState(), "b": ObjectState()}
     for name in ("a", "b"):
         body = await harness.create(name)
         await process_event(
@@ -221,11 +224,12 @@ async def test_without_a_memo_given_handlers_still_share_one(harness: Harness) -
             client=harness.client,
             memo=None,
             poster=None,
-            state=ObjectState(),
+            state=states[name],
         )
     assert len(memos) == 2
-    assert memos[0] is memos[1]
-    assert isinstance(memos[0], trikopf.Memo)
+    assert all(isinstance(memo, trikopf.Memo) for _, memo in memos)
+    assert memos[0][1] is not memos[1][1]  # one per object
+    assert states["a"].memo is memos[0][1]  # kept for the object's later rounds
 
 
 async def test_event_handlers_patches_are_sent(harness: Harness) -> None:

@@ -35,6 +35,7 @@ from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, S
 from trikopf.causes import encode_essence, essence_of
 from trikopf.client.errors import ClientError
 from trikopf.engines.stopping import DaemonStopped, StopReason
+from trikopf.processing import object_memo
 from trikopf.registry import DaemonHandler, OperatorRegistry, TimerHandler
 from trikopf.settings import OperatorSettings
 from trikopf.structs import Resource, WatchEvent
@@ -179,7 +180,7 @@ class BackgroundTask:
             body=Body(_LivePart(live, ())),
             patch=patch,
             logger=self.logger,
-            memo=self.engine.memo,
+            memo=self.obj.memo if self.obj.memo is not None else self.engine.memo,
             resource=self.obj.resource,
             param=self.handler.param,
             retry=retry,
@@ -259,6 +260,7 @@ class _ObjectTasks:
     finished: set[str] = attrs.field(factory=set)
     essence: str | None = None
     last_change: float = 0.0
+    memo: Any = None  # the object's own memo, shared with its change handlers
 
 
 @attrs.define(eq=False)
@@ -394,6 +396,8 @@ class BackgroundEngine:
             obj = _ObjectTasks(uid=uid, resource=resource, scope=scope, live=LiveBody(raw))
             obj.last_change = anyio.current_time()
             self._objects[uid] = obj
+        if obj.memo is None:
+            obj.memo = object_memo(state, self.memo)
         obj.live.raw = raw
         prefix = self.settings.persistence.annotation_prefix
         if timers and any(t.idle is not None for t in timers):
@@ -413,6 +417,7 @@ class BackgroundEngine:
                     and handler.annotations is None
                     and handler.when is None
                     and handler.value is None
+                    and not handler.field
                 ):
                     matches = True
                 else:

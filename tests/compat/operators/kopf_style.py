@@ -16,6 +16,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_):
     settings.watching.server_timeout = 120
     settings.peering.standalone = True
     memo.greeting = "hello"
+    # Every object's memo is a shallow copy of this one: these lists are shared by all.
+    memo.created, memo.deleted, memo.optional_deleted, memo.events = [], [], [], []
     logger.info("configured")
 
 
@@ -44,7 +46,7 @@ def create_fn(
     **kwargs,
 ):
     kopf.info(body, reason="Greeting", message=f"{memo.greeting}, {name}")
-    memo.setdefault("created", []).append(name)
+    memo.created.append(name)
     patch.metadata.labels["handled-by"] = "compat"
     child = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"size": str(spec.get("size"))}}
     kopf.adopt(child)
@@ -102,14 +104,14 @@ def big_fn(spec, **_):
 
 @kopf.on.event("kopfexamples")
 def event_fn(type, event, memo, **_):
-    memo.setdefault("events", []).append(type)
+    memo.events.append(type)
 
 
 @kopf.on.delete("kopfexamples")
 def delete_fn(name, memo, **_):
-    memo.setdefault("deleted", []).append(name)
+    memo.deleted.append(name)
 
 
 @kopf.on.delete("kopfexamples", optional=True)
 def optional_delete_fn(name, memo, **_):
-    memo.setdefault("optional_deleted", []).append(name)
+    memo.optional_deleted.append(name)
