@@ -305,3 +305,14 @@ async def test_bookmarks_keep_coming_while_events_flow() -> None:
                     break
                 assert event["type"] == "ADDED"
     assert seen[-1] == "BOOKMARK"
+
+
+async def test_watch_from_a_future_version_is_refused_so_the_client_relists(
+    client: httpx.AsyncClient, apiserver: ApiServer
+) -> None:
+    future = apiserver.store.rv + 1000
+    response = await client.get(CM, params={"watch": "1", "resourceVersion": str(future)})
+    assert response.status_code == 504
+    status = response.json()
+    assert status["reason"] == "Timeout"
+    assert status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"

@@ -257,6 +257,23 @@ class ApiApp:
 
         return matches
 
+    def _check_not_too_large(self, asked: int) -> None:
+        if asked > self.store.rv:
+            raise ApiError(
+                504,
+                f"Too large resource version: {asked}, current: {self.store.rv}",
+                reason="Timeout",
+                details={
+                    "causes": [
+                        {
+                            "reason": "ResourceVersionTooLarge",
+                            "message": "Too large resource version",
+                        }
+                    ],
+                    "retryAfterSeconds": 1,
+                },
+            )
+
     def _list(self, request: Request, route: Route) -> Response:
         resource = route.resource
         matcher = self._matcher(request, route)
@@ -267,22 +284,7 @@ class ApiApp:
             raise ApiError(400, f"limit: Invalid value: {limit_text!r}") from None
         rv_text = request.query_value("resourceVersion", "") or ""
         if rv_text not in ("", "0"):
-            asked = _parse_rv(rv_text)
-            if asked > self.store.rv:
-                raise ApiError(
-                    504,
-                    f"Too large resource version: {asked}, current: {self.store.rv}",
-                    reason="Timeout",
-                    details={
-                        "causes": [
-                            {
-                                "reason": "ResourceVersionTooLarge",
-                                "message": "Too large resource version",
-                            }
-                        ],
-                        "retryAfterSeconds": 1,
-                    },
-                )
+            self._check_not_too_large(_parse_rv(rv_text))
         list_rv = self.store.rv
         start: tuple[str, str] | None = None
         token = request.query_value("continue", "") or ""
@@ -408,7 +410,9 @@ class ApiApp:
 
         rv_text = request.query_value("resourceVersion", "") or ""
         if rv_text not in ("", "0"):
-            _parse_rv(rv_text)
+            # A version from the future (e.g. from before a restart without a state file)
+            # would otherwise wait silently for events that never come: the client must relist.
+            self._check_not_too_large(_parse_rv(rv_text))
         timeout_text = request.query_value("timeoutSeconds", "") or ""
         try:
             timeout = float(int(timeout_text)) if timeout_text else None
