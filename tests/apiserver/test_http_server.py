@@ -12,40 +12,44 @@ import pytest
 from trikopf._util.http_server import Request, Response, serve_http
 
 
-async def _echo(request: Request) -> Response:
-    if request.path == "/stream":
-        gate = _GATES[request.query_value("gate", "") or ""]
+class _Echo:
+    """The handler under test: echoes requests; two paths stream, observed by the test."""
 
-        async def chunks() -> AsyncIterator[bytes]:
-            for i in range(3):
-                await gate.receive()
-                yield b"part-%d\n" % i
+    def __init__(self) -> None:
+        self.gate_send, self.gate = anyio.create_memory_object_stream[None](10)
+        self.started = anyio.Event()
+        self.closed = anyio.Event()
 
-        return Response(status=200, headers=[("Content-Type", "text/plain")], stream=chunks)
-    if request.path == "/forever":
-        _STARTED.set()
+    async def __call__(self, request: Request) -> Response:
+        if request.path == "/stream":
+            gate = self.gate
 
-        async def forever() -> AsyncIterator[bytes]:
-            try:
-                yield b"hello\n"
-                await anyio.sleep_forever()
-            finally:
-                _CLOSED.set()
+            async def chunks() -> AsyncIterator[bytes]:
+                for i in range(3):
+                    await gate.receive()
+                    yield b"part-%d\n" % i
 
-        return Response(status=200, stream=forever)
-    body = b"%s %s %s q=%s len=%d\n" % (
-        request.method.encode(),
-        request.path.encode(),
-        request.raw_target.encode(),
-        repr(sorted(request.query.items())).encode(),
-        len(request.body),
-    )
-    return Response(status=200, headers=[("X-Echo", "1")], body=body + request.body)
+            return Response(status=200, headers=[("Content-Type", "text/plain")], stream=chunks)
+        if request.path == "/forever":
+            self.started.set()
+            closed = self.closed
 
+            async def forever() -> AsyncIterator[bytes]:
+                try:
+                    yield b"hello\n"
+                    await anyio.sleep_forever()
+                finally:
+                    closed.set()
 
-_GATES: dict[str, anyio.abc.ObjectReceiveStream[None]] = {}
-_STARTED = anyio.Event  # replaced per test
-_CLOSED = anyio.Event
+            return Response(status=200, stream=forever)
+        body = b"%s %s %s q=%s len=%d\n" % (
+            request.method.encode(),
+            request.path.encode(),
+            request.raw_target.encode(),
+            repr(sorted(request.query.items())).encode(),
+            len(request.body),
+        )
+        return Response(status=200, headers=[("X-Echo", "1")], body=body + request.body)
 
 
 async def _read_response(
@@ -72,11 +76,16 @@ async def _drain(stream: anyio.abc.ByteStream) -> None:
 
 
 @pytest.fixture
-async def port() -> AsyncIterator[int]:
-    async with anyio.create_task_group() as tg:
+def echo() -> _Echo:
+    return _Echo()
+
+
+@pytest.fixture
+async def port(echo: _Echo) -> AsyncIterator[int]:
+    async with echo.gate_send, echo.gate, anyio.create_task_group() as tg:
         bound = await tg.start(
             functools.partial(
-                serve_http, _echo, host="127.0.0.1", port=0, max_header_size=1024, max_body_size=100
+                serve_http, echo, host="127.0.0.1", port=0, max_header_size=1024, max_body_size=100
             )
         )
         yield bound
@@ -164,47 +173,40 @@ async def test_malformed_or_oversized_requests_get_an_error_and_a_closed_connect
             await _drain(stream)
 
 
-async def test_streamed_chunks_are_flushed_as_they_are_produced(port: int) -> None:
-    send, receive = anyio.create_memory_object_stream[None](10)
-    _GATES["g"] = receive
-    try:
-        async with send, receive, await anyio.connect_tcp("127.0.0.1", port) as stream:
-            await stream.send(b"GET /stream?gate=g HTTP/1.1\r\n\r\n")
-            buffer = b""
+async def test_streamed_chunks_are_flushed_as_they_are_produced(port: int, echo: _Echo) -> None:
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(b"GET /stream HTTP/1.1\r\n\r\n")
+        buffer = b""
+        with anyio.fail_after(5):
+            while b"\r\n\r\n" not in buffer:
+                buffer += await stream.receive()
+        assert b"Transfer-Encoding: chunked" in buffer
+        buffer = buffer.partition(b"\r\n\r\n")[2]
+        for i in range(3):
+            await echo.gate_send.send(None)  # let the producer make exactly one more chunk
+            expected = b"7\r\npart-%d\n\r\n" % i
             with anyio.fail_after(5):
-                while b"\r\n\r\n" not in buffer:
+                while len(buffer) < len(expected):
                     buffer += await stream.receive()
-            assert b"Transfer-Encoding: chunked" in buffer
-            buffer = buffer.partition(b"\r\n\r\n")[2]
-            for i in range(3):
-                await send.send(None)  # let the producer make exactly one more chunk
-                expected = b"7\r\npart-%d\n\r\n" % i
-                with anyio.fail_after(5):
-                    while len(buffer) < len(expected):
-                        buffer += await stream.receive()
-                # Nothing beyond this chunk was sent, except the terminator after the last.
-                assert buffer in (expected, expected + b"0\r\n\r\n"[: len(buffer) - len(expected)])
-                buffer = buffer[len(expected) :]
-            with anyio.fail_after(5):
-                while buffer != b"0\r\n\r\n":
-                    assert b"0\r\n\r\n".startswith(buffer)
-                    buffer += await stream.receive()
-    finally:
-        del _GATES["g"]
+            # Nothing beyond this chunk was sent, except the terminator after the last.
+            assert buffer in (expected, expected + b"0\r\n\r\n"[: len(buffer) - len(expected)])
+            buffer = buffer[len(expected) :]
+        with anyio.fail_after(5):
+            while buffer != b"0\r\n\r\n":
+                assert b"0\r\n\r\n".startswith(buffer)
+                buffer += await stream.receive()
 
 
-async def test_client_hanging_up_cancels_an_idle_stream(port: int) -> None:
-    global _STARTED, _CLOSED
-    _STARTED, _CLOSED = anyio.Event(), anyio.Event()  # type: ignore[misc,assignment]
+async def test_client_hanging_up_cancels_an_idle_stream(port: int, echo: _Echo) -> None:
     async with await anyio.connect_tcp("127.0.0.1", port) as stream:
         await stream.send(b"GET /forever HTTP/1.1\r\n\r\n")
         with anyio.fail_after(5):
-            await _STARTED.wait()  # type: ignore[call-arg]
+            await echo.started.wait()
             received = b""
             while b"hello" not in received:
                 received += await stream.receive()
     with anyio.fail_after(5):
-        await _CLOSED.wait()  # type: ignore[call-arg]
+        await echo.closed.wait()  # the stream was cancelled and closed on the hang-up
 
 
 async def test_a_client_that_stops_reading_is_dropped_after_the_write_timeout() -> None:
