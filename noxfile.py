@@ -50,7 +50,9 @@ def lint(session: nox.Session) -> None:
     """Ruff: lint and formatting."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py"
+    )
 
 
 @nox.session(python="3.11")
