@@ -77,14 +77,52 @@ async def test_groups_list_every_built_in_group(client: httpx.AsyncClient) -> No
     }
 
 
-async def test_aggregated_discovery_requests_get_the_legacy_documents_as_plain_json(
+async def test_aggregated_discovery_lists_every_group_version_and_resource(
     client: httpx.AsyncClient,
 ) -> None:
-    for path in ("/api", "/apis"):
-        response = await client.get(path, headers={"Accept": AGGREGATED})
-        assert response.status_code == 200
+    await create_crd(client)
+    response = await client.get("/apis", headers={"Accept": AGGREGATED})
+    assert response.headers["content-type"] == (
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    )
+    body = response.json()
+    assert body["kind"] == "APIGroupDiscoveryList"
+    assert body["apiVersion"] == "apidiscovery.k8s.io/v2"
+    groups = {item["metadata"]["name"]: item for item in body["items"]}
+    kopf = groups["kopf.dev"]["versions"][0]
+    assert kopf["version"] == "v1"
+    assert kopf["freshness"] == "Current"
+    (resource,) = kopf["resources"]
+    assert resource["resource"] == "kopfexamples"
+    assert resource["responseKind"] == {"group": "kopf.dev", "version": "v1", "kind": "KopfExample"}
+    assert resource["scope"] == "Namespaced"
+    assert resource["shortNames"] == ["kex", "kexs"]
+    assert [s["subresource"] for s in resource["subresources"]] == ["status"]
+    deployments = next(
+        r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments"
+    )
+    scale = next(s for s in deployments["subresources"] if s["subresource"] == "scale")
+    assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+    core = (await client.get("/api", headers={"Accept": AGGREGATED})).json()
+    assert [item["metadata"]["name"] for item in core["items"]] == [""]
+    assert "pods" in {r["resource"] for r in core["items"][0]["versions"][0]["resources"]}
+
+
+async def test_aggregated_discovery_v2beta1_is_served_when_asked_first(
+    client: httpx.AsyncClient,
+) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+    response = await client.get("/apis", headers={"Accept": accept})
+    assert response.json()["apiVersion"] == "apidiscovery.k8s.io/v2beta1"
+
+
+async def test_plain_json_discovery_requests_get_the_legacy_documents(
+    client: httpx.AsyncClient,
+) -> None:
+    for path, kind in (("/api", "APIVersions"), ("/apis", "APIGroupList")):
+        response = await client.get(path, headers={"Accept": "application/json"})
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["kind"] in ("APIVersions", "APIGroupList")
+        assert response.json()["kind"] == kind
 
 
 async def test_unknown_groups_and_resources_are_404(client: httpx.AsyncClient) -> None:

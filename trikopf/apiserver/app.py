@@ -125,6 +125,21 @@ class ApiApp:
             return json_response(200, discovery.version_info())
         if parts and parts[0] == "openapi":
             return self._openapi(request)
+        if parts in (["api"], ["apis"]):
+            aggregated = discovery.aggregated_version(request.headers.get("accept"))
+            if aggregated is not None:
+                document = discovery.aggregated_discovery(
+                    self.store.registry, core=parts == ["api"], version=aggregated
+                )
+                media_type = (
+                    f"application/json;g=apidiscovery.k8s.io;v={aggregated};"
+                    "as=APIGroupDiscoveryList"
+                )
+                return Response(
+                    status=200,
+                    headers=[("Content-Type", media_type), ("Cache-Control", "no-cache, private")],
+                    body=dumps(document),
+                )
         if parts == ["api"]:
             return json_response(200, discovery.api_versions(self.address))
         if parts == ["apis"]:

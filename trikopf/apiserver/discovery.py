@@ -1,8 +1,8 @@
 """Discovery documents: /version, /api, /apis, APIGroups and APIResourceLists.
 
-Aggregated discovery (``Accept: ...;as=APIGroupDiscoveryList``) is answered with the
-legacy documents and ``Content-Type: application/json``; kubectl and client-go then
-fall back to the per-group-version requests silently.
+Aggregated discovery (``Accept: ...;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList``,
+or ``v2beta1``) gets the aggregated document with its media type, so kubectl learns
+everything from ``/api`` and ``/apis`` alone; any other Accept gets the legacy documents.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ from typing import Any
 
 from trikopf.apiserver.resources import Registry, ResourceType
 
-__all__ = ["api_group", "api_group_list", "api_resource_list", "api_versions", "version_info"]
+__all__ = [
+    "aggregated_discovery",
+    "aggregated_version",
+    "api_group",
+    "api_group_list",
+    "api_resource_list",
+    "api_versions",
+    "version_info",
+]
 
 SERVER_MAJOR = "1"
 SERVER_MINOR = "32"
@@ -108,4 +116,77 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": entries,
+    }
+
+
+def aggregated_version(accept: str | None) -> str | None:
+    """``v2`` or ``v2beta1`` if the Accept header asks for aggregated discovery first."""
+    for media_range in (accept or "").split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        values = {}
+        for param in params:
+            name, _, value = param.partition("=")
+            values[name.strip().lower()] = value.strip()
+        if (
+            media_type == "application/json"
+            and values.get("g") == "apidiscovery.k8s.io"
+            and values.get("as") == "APIGroupDiscoveryList"
+            and values.get("v") in ("v2", "v2beta1")
+        ):
+            return values["v"]
+        if media_type in ("application/json", "*/*", "application/*") and not values:
+            return None  # the client prefers the legacy document
+    return None
+
+
+def _discovery_resource(resource: ResourceType, version: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "resource": resource.plural,
+        "responseKind": {"group": resource.group, "version": version, "kind": resource.kind},
+        "scope": "Namespaced" if resource.namespaced else "Cluster",
+        "singularResource": resource.singular,
+        "verbs": list(resource.verbs),
+    }
+    if resource.short_names:
+        entry["shortNames"] = list(resource.short_names)
+    if resource.categories:
+        entry["categories"] = list(resource.categories)
+    subresources = []
+    for sub in sorted(resource.subresources):
+        if sub == "scale":
+            kind = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+        else:
+            kind = {"group": resource.group, "version": version, "kind": resource.kind}
+        subresources.append(
+            {"subresource": sub, "responseKind": kind, "verbs": ["get", "patch", "update"]}
+        )
+    if subresources:
+        entry["subresources"] = subresources
+    return entry
+
+
+def aggregated_discovery(registry: Registry, *, core: bool, version: str) -> dict[str, Any]:
+    """The APIGroupDiscoveryList of ``/api`` (``core``) or ``/apis``."""
+    groups = {"": ["v1"]} if core else registry.groups()
+    items = []
+    for name in sorted(groups):
+        versions = []
+        for group_version in groups[name]:
+            resources = sorted(
+                (r for r in registry.all() if r.group == name and group_version in r.versions),
+                key=lambda r: r.plural,
+            )
+            versions.append(
+                {
+                    "version": group_version,
+                    "resources": [_discovery_resource(r, group_version) for r in resources],
+                    "freshness": "Current",
+                }
+            )
+        items.append({"metadata": {"name": name, "creationTimestamp": None}, "versions": versions})
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": f"apidiscovery.k8s.io/{version}",
+        "metadata": {},
+        "items": items,
     }
