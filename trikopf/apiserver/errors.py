@@ -133,11 +133,3 @@ def invalid(
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
-
-
-def method_not_allowed(verb: str, plural: str) -> ApiError:
-    return ApiError(
-        405,
-        "the server does not allow this method on the requested resource",
-        details={"kind": plural} if plural else None,
-    )
