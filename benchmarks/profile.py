@@ -2,6 +2,7 @@
 
     python benchmarks/profile.py throughput --framework trikopf -n 20000
     python benchmarks/profile.py create --framework trikopf -n 2000
+    python benchmarks/profile.py latency --framework trikopf --rate 3000 -n 12000
 
 Runs the workload as ``harness.py`` does, attaches ``py-spy record`` to the operator process for
 the measured part, and prints the functions with the most samples: by their own time (the leaf
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import shutil
 import subprocess
 import sys
@@ -58,7 +60,8 @@ def summarise(raw: Path, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("workload", choices=("throughput", "create"))
+    parser.add_argument("workload", choices=("throughput", "create", "latency"))
+    parser.add_argument("--rate", type=float, default=3000.0, help="events/s for latency")
     parser.add_argument("--framework", choices=sorted(harness.FRAMEWORKS), default="trikopf")
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=8.0, help="sampling time at most")
@@ -68,12 +71,23 @@ def main() -> None:
     )
     args = parser.parse_args()
     framework = harness.FRAMEWORKS[args.framework]
-    operator_workload = "event" if args.workload == "throughput" else "create"
+    operator_workload = {"throughput": "event", "create": "create", "latency": "latency"}[
+        args.workload
+    ]
+    paced = args.workload == "latency"
+    samples = HERE / "results" / "profile-latency-samples.json"
     out = HERE / "results" / f"profile-{args.framework}-{args.workload}.txt"
     out.parent.mkdir(exist_ok=True)
     with (
-        StreamServer(stream=args.n, added_only=args.workload == "create", gate=True) as server,
-        harness.run_operator(framework, operator_workload, server=server, expect=args.n) as op,
+        StreamServer(
+            stream=args.n,
+            added_only=args.workload != "throughput",
+            gate=True,
+            rate=args.rate if paced else 0.0,
+        ) as server,
+        harness.run_operator(
+            framework, operator_workload, server=server, expect=args.n, samples=samples
+        ) as op,
     ):
         server.wait_for_watchers(1, timeout=120)
         sampler = subprocess.Popen(
@@ -100,6 +114,12 @@ def main() -> None:
         done = op.wait_for("done", timeout=120 + args.n / 20)
         print(f"{args.framework} {args.workload} N={args.n}: {done['t'] - released:.2f} s")
         sampler.wait(timeout=args.seconds + 30)
+    if paced:
+        values = sorted(json.loads(samples.read_text()))
+        samples.unlink()
+        for q in (0.5, 0.99, 1.0):
+            index = min(len(values) - 1, int(q * (len(values) - 1)))
+            print(f"latency p{int(q * 100)}: {values[index] * 1000:.1f} ms")
     print(summarise(out, args.top))
     print(f"\ncollapsed stacks: {out}")
 

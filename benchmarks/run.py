@@ -356,6 +356,10 @@ def table(suite: Suite) -> str:
         )
         if kopf is None and tri is None:
             continue
+        rates = " / ".join(
+            f"{name} {fmt(r['rate'])}/s" for name, r in (("Kopf", kopf), ("trikopf", tri)) if r
+        )
+        lines.append(f"| latency at {int(level * 100)}% load: {rates} | - | - | - | - | - | - |")
         for key in ("p50", "p99", "max"):
             lines.append(
                 f"| latency {key} ms at {int(level * 100)}% load | - | {cell(kopf, key)} "
