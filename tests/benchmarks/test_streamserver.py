@@ -170,3 +170,17 @@ def test_objects_marked_handled_by_kopf_carry_only_kopf_s_annotation() -> None:
     assert "trikopf.dev/last-handled-configuration" not in annotations
     with pytest.raises(ValueError, match="handled="):
         streamserver.make_object(7, resource_version=8, handled="other")
+
+
+def test_paced_stream_stamps_each_object_with_its_send_time_in_order() -> None:
+    with (
+        streamserver.StreamServer(stream=60, rate=2000.0, added_only=True) as paced,
+        httpx.Client(base_url=paced.url) as client,
+    ):
+        events = [json.loads(line) for line in _read_watch(client, "0")]
+    stamps = [e["object"]["metadata"]["annotations"]["bench.trikopf.dev/sent-at"] for e in events]
+    assert len(stamps) == 60
+    assert streamserver.SENT_AT_PLACEHOLDER not in stamps
+    times = [float(stamp) for stamp in stamps]
+    assert times == sorted(times)
+    assert {e["type"] for e in events} == {"ADDED"}
