@@ -375,7 +375,8 @@ def limit(reader: str, json_name: str, server: StreamServer, n: int) -> dict[str
         timeout=120 + n / 1000,
     )
     result = json.loads(output.stdout)
-    return {"value": result["rate"], "unit": "events/s", "seconds": result["seconds"]}
+    unit = "patches/s" if reader == "socket-patch" else "events/s"
+    return {"value": result["rate"], "unit": unit, "seconds": result["seconds"]}
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:

@@ -12,6 +12,9 @@ parsed into a dict (or, for lightkube, into its resource object). Readers:
 - ``socket-noparse``: the socket reader that only counts chunks: the server's delivery rate.
 - ``lightkube``: lightkube's async client ``watch()`` over a generic resource (``--json`` is
   ignored: it parses with the stdlib).
+- ``socket-patch``: not a watch: N merge-patches, one after another on one keep-alive socket,
+  each of a different object of the stream; the server's own patch rate (it applies each patch,
+  stores the object and echoes it to open watches), for comparison with ``create``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 PATH = "/apis/kopf.dev/v1/kopfexamples"
-READERS = ("httpx-lines", "httpx-raw", "socket", "socket-noparse", "lightkube")
+READERS = ("httpx-lines", "httpx-raw", "socket", "socket-noparse", "lightkube", "socket-patch")
 
 
 def json_loads(name: str) -> Callable[[bytes | str], Any]:
@@ -120,6 +123,36 @@ def read_socket(url: str, events: int, loads: Callable[[Any], Any] | None) -> in
         return count
 
 
+def patch_socket(url: str, events: int) -> int:
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    body = json.dumps({"status": {"create_fn": {"handled": True}}}).encode()
+    count = 0
+    with socket.create_connection((host, port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = b""
+        for index in range(events):
+            # The stream's objects are named example-<index> (see streamserver.make_object).
+            path = f"/apis/kopf.dev/v1/namespaces/bench/kopfexamples/example-{index:07d}"
+            sock.sendall(
+                f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\n"
+                "Content-Type: application/merge-patch+json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            while b"\r\n\r\n" not in buffer:
+                buffer += sock.recv(65536)
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            if b" 200 " not in head.split(b"\r\n", 1)[0]:
+                raise RuntimeError(f"patch failed: {head!r}")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(buffer) < length:
+                buffer += sock.recv(65536)
+            buffer = buffer[length:]
+            count += 1
+    return count
+
+
 async def read_lightkube(url: str, events: int) -> int:
     import lightkube
     from lightkube.config.kubeconfig import KubeConfig
@@ -158,6 +191,9 @@ def measure(reader: str, json_name: str, url: str, events: int) -> dict[str, Any
         count = read_socket(url, events, loads)
     elif reader == "socket-noparse":
         count = read_socket(url, events, None)
+    elif reader == "socket-patch":
+        count = patch_socket(url, events)
+        json_name = "none"
     elif reader == "lightkube":
         count = asyncio.run(read_lightkube(url, events))
         json_name = "stdlib"
