@@ -36,6 +36,7 @@ from trikopf.client.errors import (
     describe,
     error_from_status,
 )
+from trikopf.client.http11 import LeanResponse
 from trikopf.client.session import ClientSettings, Session, make_session
 from trikopf.client.throttle import RateLimiter, backoff_delay
 from trikopf.client.watching import WatchStream
@@ -129,8 +130,7 @@ class ApiClient:
     async def _retire(self, session: Session) -> None:
         self._retired = [s for s in self._retired if s is not session]
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-            await session.http.aclose()
-            await session.watch_http.aclose()
+            await session.aclose()
 
     async def _headers(self) -> tuple[dict[str, str], int]:
         generation = self._auth.generation
@@ -149,8 +149,7 @@ class ApiClient:
         self._closed = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             for session in [*self._retired, self._session]:
-                await session.http.aclose()
-                await session.watch_http.aclose()
+                await session.aclose()
 
     # --- the request loop ---------------------------------------------------------------
 
@@ -190,16 +189,22 @@ class ApiClient:
                 headers["Content-Type"] = content_type
             error: ClientError
             session = await self._use_session()
+            response: httpx.Response | LeanResponse
             try:
                 try:
-                    response = await session.http.request(
-                        method,
-                        path,
-                        params=params,
-                        content=content,
-                        headers=headers,
-                        extensions=self._extensions(),
-                    )
+                    if session.lean is not None:
+                        response = await session.lean.request(
+                            method, path, params=params, headers=headers, content=content
+                        )
+                    else:
+                        response = await session.http.request(
+                            method,
+                            path,
+                            params=params,
+                            content=content,
+                            headers=headers,
+                            extensions=self._extensions(),
+                        )
                 finally:
                     await self._release_session(session)
             except httpx.TimeoutException as exc:
@@ -251,7 +256,7 @@ class ApiClient:
         )
 
     @staticmethod
-    def _error(method: str, path: str, response: httpx.Response) -> ApiError:
+    def _error(method: str, path: str, response: httpx.Response | LeanResponse) -> ApiError:
         raw: Any = None
         text = ""
         try:
@@ -263,7 +268,7 @@ class ApiClient:
             raw if isinstance(raw, dict) else None,
             method=method,
             path=path,
-            retry_after=response.headers.get("Retry-After"),
+            retry_after=response.headers.get("retry-after"),
             text=text,
         )
 

@@ -9,6 +9,7 @@ import httpx
 
 from trikopf.client.auth import Authenticator, build_ssl_context
 from trikopf.client.config import ConnectionInfo
+from trikopf.client.http11 import Http11Pool
 from trikopf.client.transport import WatchTransport
 
 __all__ = ["ClientSettings", "Session", "make_session"]
@@ -43,13 +44,25 @@ class ClientSettings:
 
 @attrs.define(eq=False)
 class Session:
-    """One httpx client for requests and one transport for watches, for one TLS identity."""
+    """The HTTP machinery of one TLS identity: requests, and one transport for watches.
+
+    Requests go through ``lean`` (keep-alive HTTP/1.1, see :mod:`trikopf.client.http11`), or
+    through ``http`` (httpx's client) when a proxy is configured and ``lean`` is ``None``.
+    """
 
     http: httpx.AsyncClient
     watch_http: httpx.AsyncClient
     identity: tuple[bytes | None, bytes | None]
     info: ConnectionInfo
+    lean: Http11Pool | None = None
     users: int = 0  # requests and watch connections using it right now
+
+    async def aclose(self) -> None:
+        """Close every connection of the session (the caller shields and bounds it)."""
+        if self.lean is not None:
+            await self.lean.aclose()
+        await self.http.aclose()
+        await self.watch_http.aclose()
 
 
 def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSettings) -> Session:
@@ -79,4 +92,17 @@ def make_session(info: ConnectionInfo, auth: Authenticator, settings: ClientSett
         headers={**headers, "Accept-Encoding": "identity"},
         trust_env=False,
     )
-    return Session(http=http, watch_http=watch_http, identity=(cert, key), info=info)
+    lean: Http11Pool | None = None
+    if not info.proxy_url:
+        lean = Http11Pool(
+            info.server,
+            ssl_context=ssl_context,
+            server_hostname=info.tls_server_name,
+            headers=headers,
+            # Every connection stays alive: reuse is what makes a burst of patches cheap.
+            max_connections=settings.max_connections,
+            connect_timeout=settings.connect_timeout,
+            timeout=settings.request_timeout,
+            pool_timeout=settings.request_timeout,
+        )
+    return Session(http=http, watch_http=watch_http, identity=(cert, key), info=info, lean=lean)

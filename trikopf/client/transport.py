@@ -24,7 +24,7 @@ import sniffio
 
 from trikopf.client.errors import ConfigError
 
-__all__ = ["HeadSplittingBackend", "HeadSplittingStream", "WatchTransport"]
+__all__ = ["HeadSplittingBackend", "HeadSplittingStream", "WatchTransport", "as_httpx_error"]
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -141,7 +141,8 @@ _EXCEPTIONS: list[tuple[type[Exception], type[httpx.TransportError]]] = [
 ]
 
 
-def _as_httpx_error(exc: Exception) -> Exception:
+def as_httpx_error(exc: Exception) -> Exception:
+    """httpx's exception for one of httpcore's (others are returned as they are)."""
     for core, mapped in _EXCEPTIONS:
         if isinstance(exc, core):
             return mapped(str(exc))
@@ -157,7 +158,7 @@ class _Body(httpx.AsyncByteStream):
             async for part in self._stream:
                 yield part
         except Exception as exc:
-            mapped = _as_httpx_error(exc)
+            mapped = as_httpx_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -214,7 +215,7 @@ class WatchTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._pool.handle_async_request(core_request)
         except Exception as exc:
-            mapped = _as_httpx_error(exc)
+            mapped = as_httpx_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
