@@ -47,12 +47,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff: lint and formatting."""
-    session.install("ruff>=0.6")
-    session.run("ruff", "check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run(
-        "ruff", "format", "--check", "trikopf", "tests", "examples", "benchmarks", "noxfile.py"
-    )
+    """Ruff (lint and formatting), the layer contract (import-linter), the changelog fragments."""
+    session.install("ruff>=0.6", "import-linter>=2.1", "towncrier>=24.7")
+    paths = ["trikopf", "tests", "examples", "benchmarks", "docs/conf.py", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+    # The contracts of [tool.importlinter]; the package is found from the working directory.
+    session.run("lint-imports", "--no-cache")
+    # Every fragment in newsfragments/ renders (tests/docs/test_newsfragments.py checks names).
+    session.run("towncrier", "build", "--draft", "--version", "next")
 
 
 @nox.session(python="3.11")
