@@ -21,6 +21,7 @@ import attrs
 
 from trikopf.apiserver import errors
 from trikopf.apiserver.errors import ApiError
+from trikopf.apiserver.events import EVENT_TWINS, convert_event
 from trikopf.apiserver.jsonio import dumps, loads
 from trikopf.apiserver.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType
 from trikopf.apiserver.validation import validate_crd, validate_metadata, validate_name
@@ -237,9 +238,21 @@ class Store:
 
     # ---------------------------------------------------------------- committing
 
-    def _commit(self, resource: ResourceType, type_: str, obj: Obj, old: Obj | None) -> Obj:
-        self.rv += 1
-        rv = self.rv
+    def _commit(
+        self,
+        resource: ResourceType,
+        type_: str,
+        obj: Obj,
+        old: Obj | None,
+        *,
+        twin_of: int | None = None,
+    ) -> Obj:
+        # ``twin_of``: the resourceVersion of the change this one mirrors (see the end).
+        if twin_of is None:
+            self.rv += 1
+            rv = self.rv
+        else:
+            rv = twin_of
         meta = obj["metadata"]
         meta["resourceVersion"] = str(rv)
         namespace = meta.get("namespace", "")
@@ -269,6 +282,14 @@ class Store:
         )
         log.trim(self.history_window)
         log.wake()
+        twin_key = EVENT_TWINS.get(resource.key)
+        twin = self.registry.get(twin_key) if twin_key is not None else None
+        if twin is not None and twin_key is not None and twin_of is None:
+            # The other Event API shows the same change, at the same resourceVersion.
+            twin_old = self.bucket(twin_key).get(key)
+            if type_ != "DELETED" or twin_old is not None:
+                converted = convert_event(obj, to=twin_key)
+                self._commit(twin, type_, converted, twin_old, twin_of=rv)
         if self.on_change is not None:
             self.on_change()
         return obj
