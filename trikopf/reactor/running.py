@@ -42,6 +42,7 @@ from trikopf.processing import ObjectState, handle_raw_event, process_event
 from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
 from trikopf.reactor.namespaces import NamespaceSelector
 from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
+from trikopf.reactor.raw import RawDispatcher
 from trikopf.reactor.watching import serve_watch, where
 from trikopf.registry import OperatorRegistry, get_default_registry
 from trikopf.settings import OperatorSettings
@@ -112,7 +113,9 @@ class _Reactor:
     drain_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     discovery_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopping: bool = False
-    _live: dict[int, tuple[anyio.CancelScope, ResourceSupervisor[Any]]] = attrs.field(factory=dict)
+    _live: dict[int, tuple[anyio.CancelScope, ResourceSupervisor[Any] | RawDispatcher]] = (
+        attrs.field(factory=dict)
+    )
 
     def request_stop(self, reason: str) -> None:
         """Begin the graceful stop: no new events; running rounds get the grace period."""
@@ -189,16 +192,27 @@ class _Reactor:
             or self.registry.timer_handlers_for(resource)
         )
         async with anyio.create_task_group() as tg:
-            supervisor: ResourceSupervisor[Any] = ResourceSupervisor(
-                tg,
-                functools.partial(self._process, resource),
-                ObjectState,
-                raw=raw,
-                limiter=self.limiter,
-                idle_timeout=processing.idle_timeout,
-                batch_window=processing.batch_window if needs_rounds else 0.0,
-                name=where(resource, namespace),
-            )
+            supervisor: ResourceSupervisor[Any] | RawDispatcher
+            if raw is not None and not needs_rounds and not self.hooks:
+                # Only on.event handlers: no per-object supervisor, rounds or batch window.
+                supervisor = RawDispatcher(
+                    tg,
+                    raw,
+                    max_workers=processing.worker_limit,
+                    idle_timeout=processing.idle_timeout,
+                    name=where(resource, namespace),
+                )
+            else:
+                supervisor = ResourceSupervisor(
+                    tg,
+                    functools.partial(self._process, resource),
+                    ObjectState,
+                    raw=raw,
+                    limiter=self.limiter,
+                    idle_timeout=processing.idle_timeout,
+                    batch_window=processing.batch_window if needs_rounds else 0.0,
+                    name=where(resource, namespace),
+                )
             watch_scope = anyio.CancelScope()
             self._live[id(supervisor)] = (watch_scope, supervisor)
             try:

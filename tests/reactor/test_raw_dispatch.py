@@ -1,0 +1,192 @@
+"""The pool that feeds raw events to on.event handlers of resources with nothing else.
+
+Unit tests with a recording handler; the first group on Trio's virtual clock, the last one on
+both backends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+import trio
+import trio.testing
+
+from trikopf.reactor.raw import RawDispatcher
+from trikopf.structs import WatchEvent
+
+
+def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
+    return WatchEvent(
+        type=type_,
+        object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
+    )
+
+
+class Handler:
+    """Records (uid, version, start time); objects named in `slow` take `seconds` each."""
+
+    def __init__(self, *, slow: tuple[str, ...] = (), seconds: float = 10.0) -> None:
+        self.slow = slow
+        self.seconds = seconds
+        self.calls: list[tuple[str, str, float]] = []
+        self.running: dict[str, int] = {}
+        self.overlap = False
+        self.changed = anyio.Event()
+
+    async def __call__(self, ev: WatchEvent) -> None:
+        uid = str(ev.uid)
+        self.running[uid] = self.running.get(uid, 0) + 1
+        self.overlap = self.overlap or self.running[uid] > 1
+        self.calls.append((uid, str(ev.resource_version), anyio.current_time()))
+        try:
+            if uid in self.slow:
+                await anyio.sleep(self.seconds)
+        finally:
+            self.running[uid] -= 1
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def versions(self, uid: str) -> list[str]:
+        return [v for u, v, _ in self.calls if u == uid]
+
+    async def wait_for_calls(self, count: int) -> None:
+        with anyio.fail_after(1000):
+            while len(self.calls) < count:
+                await self.changed.wait()
+
+
+class TestOnVirtualTime:
+    @pytest.fixture
+    def anyio_backend(self) -> tuple[str, dict[str, Any]]:
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+
+    async def test_events_of_one_object_are_handled_in_order_one_at_a_time(self) -> None:
+        handler = Handler(slow=("a",), seconds=1.0)
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler)
+            for version in range(1, 6):
+                pool.dispatch(event("a", version))
+            await handler.wait_for_calls(5)
+            pool.stop()
+        assert handler.versions("a") == ["1", "2", "3", "4", "5"]
+        assert not handler.overlap
+        starts = [t for _, _, t in handler.calls]
+        assert starts == sorted(starts)
+        assert starts[-1] - starts[0] == pytest.approx(4.0)  # one after the other
+
+    async def test_a_slow_handler_of_one_object_does_not_hold_up_the_others(self) -> None:
+        handler = Handler(slow=("slow",), seconds=100.0)
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler)
+            start = anyio.current_time()
+            pool.dispatch(event("slow", 1))
+            await anyio.sleep(1.0)
+            for name in ("b", "c", "d"):
+                pool.dispatch(event(name, 1))
+            await handler.wait_for_calls(4)
+            fast_done = anyio.current_time() - start
+            assert handler.running["slow"] == 1  # still in its call while the others are done
+            tg.cancel_scope.cancel()
+        assert fast_done == pytest.approx(1.0)
+        assert [u for u, _, _ in handler.calls] == ["slow", "b", "c", "d"]
+
+    async def test_fast_handlers_need_no_task_per_event(self) -> None:
+        handler = Handler()
+        most = 0
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler)
+            for round_ in range(3):
+                for index in range(50):
+                    pool.dispatch(event(f"o{index}", round_))
+                    most = max(most, pool.statistics().workers)
+                await handler.wait_for_calls(50 * (round_ + 1))
+            pool.stop()
+        assert most <= 2  # one worker calls them all; at most one helper waits beside it
+        assert len(handler.calls) == 150
+
+    async def test_workers_exit_when_idle_and_start_again_for_new_events(self) -> None:
+        handler = Handler()
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler, idle_timeout=5.0)
+            pool.dispatch(event("a", 1))
+            await handler.wait_for_calls(1)
+            assert pool.statistics().workers == 1
+            await anyio.sleep(6.0)
+            assert pool.statistics().workers == 0
+            assert pool.statistics().objects == 0  # nothing is kept per object
+            pool.dispatch(event("a", 2))
+            await handler.wait_for_calls(2)
+            pool.stop()
+        assert handler.versions("a") == ["1", "2"]
+
+    async def test_max_workers_bounds_the_objects_served_at_once(self) -> None:
+        handler = Handler(slow=("a", "b", "c"), seconds=10.0)
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler, max_workers=2)
+            start = anyio.current_time()
+            for name in ("a", "b", "c"):
+                pool.dispatch(event(name, 1))
+            await handler.wait_for_calls(3)
+            pool.stop()
+        starts = {u: t - start for u, _, t in handler.calls}
+        assert starts["a"] == pytest.approx(0.0)
+        assert starts["b"] == pytest.approx(0.0)
+        assert starts["c"] == pytest.approx(10.0)  # waited for a free worker
+
+    async def test_stop_lets_the_running_call_finish_and_drops_what_is_queued(self) -> None:
+        handler = Handler(slow=("a",), seconds=5.0)
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handler)
+            pool.dispatch(event("a", 1))
+            pool.dispatch(event("a", 2))
+            await anyio.sleep(1.0)
+            pool.stop()
+            pool.dispatch(event("b", 1))
+        assert [(u, v) for u, v, _ in handler.calls] == [("a", "1")]
+        assert handler.running == {"a": 0}  # the running call was not cancelled
+        assert pool.statistics().workers == 0
+
+    async def test_objects_missing_from_a_relist_get_a_deleted_event(self) -> None:
+        handler = Handler(slow=("a",), seconds=1.0)
+        types: list[str] = []
+
+        async def record(ev: WatchEvent) -> None:
+            types.append(f"{ev.uid}:{ev.type}")
+            await handler(ev)
+
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, record)
+            pool.dispatch(event("a", 1))
+            pool.dispatch(event("a", 2))
+            pool.forget_missing(["b"])
+            await handler.wait_for_calls(3)
+            pool.stop()
+        assert types == ["a:MODIFIED", "a:MODIFIED", "a:DELETED"]
+
+
+async def test_a_bug_while_handling_is_logged_and_the_next_event_is_handled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+    done = anyio.Event()
+
+    async def handle(ev: WatchEvent) -> None:
+        seen.append(str(ev.resource_version))
+        if ev.resource_version == "1":
+            raise RuntimeError("a bug in the raw path")
+        done.set()
+
+    with caplog.at_level(logging.ERROR, logger="trikopf.reactor"):
+        async with anyio.create_task_group() as tg:
+            pool = RawDispatcher(tg, handle)
+            pool.dispatch(event("a", 1))
+            pool.dispatch(event("a", 2))
+            with anyio.fail_after(5):
+                await done.wait()
+            pool.stop()
+    assert seen == ["1", "2"]
+    assert pool.statistics().restarts == 1
+    assert "a bug in the raw path" in caplog.text

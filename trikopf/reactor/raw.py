@@ -1,0 +1,168 @@
+"""Raw watch events into ``on.event`` handlers, for resources that have nothing else.
+
+A resource whose only handlers are ``on.event`` handlers needs no per-object supervisor: no
+rounds, no coalescing, no batch window, no per-object state. :class:`RawDispatcher` keeps the
+two promises that matter for such handlers (every event of one object is handled in order, one
+at a time; a slow handler of one object does not hold up the others) with a small pool of
+worker tasks instead of a task per object:
+
+- :meth:`~RawDispatcher.dispatch` (synchronous, never blocks the watcher) appends the event to
+  its object's queue; an object with a queue is either waiting in the ready line or being
+  served by exactly one worker, which drains the queue before it takes the next object;
+- a new worker is started only when an object is ready and every worker is busy with an
+  object (up to ``max_workers``); a worker that takes an object while others are still ready
+  starts one helper, which serves them if the handler waits for something. Fast handlers are
+  therefore all called by one worker, one event after another (with at most one idle helper
+  beside it), without any task being started per event;
+- workers exit after ``idle_timeout`` with nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+
+import anyio
+import anyio.abc
+import attrs
+
+from trikopf.reactor.objects import RawFn, SupervisorStatistics
+from trikopf.structs import WatchEvent
+
+__all__ = ["RawDispatcher"]
+
+logger = logging.getLogger("trikopf.reactor")
+
+
+@attrs.define(eq=False)
+class RawDispatcher:
+    """Dispatches the raw events of one watch to ``handle`` in a pool of workers.
+
+    Starts its workers in ``task_group`` (at most ``max_workers``, ``None``: as many as objects
+    whose handlers wait at the same time) and nothing else. :meth:`stop` makes it refuse new
+    events and drop the queued ones; handler calls in progress finish, then the workers exit.
+    Cancelling ``task_group`` cancels everything at once. An exception escaping ``handle`` is a
+    bug: it is logged, and the worker goes on with the next event.
+    """
+
+    task_group: anyio.abc.TaskGroup
+    handle: RawFn
+    max_workers: int | None = None
+    idle_timeout: float = 5.0
+    name: str = "objects"
+    _queues: dict[str, deque[WatchEvent]] = attrs.field(factory=dict, init=False)
+    _ready: deque[str] = attrs.field(factory=deque, init=False)
+    _workers: int = attrs.field(default=0, init=False)
+    _free: int = attrs.field(default=0, init=False)  # workers not inside a handler call
+    _wakeup: anyio.Event | None = attrs.field(default=None, init=False)
+    _stopping: bool = attrs.field(default=False, init=False)
+    _handled: int = attrs.field(default=0, init=False)
+    _bugs: int = attrs.field(default=0, init=False)
+
+    def dispatch(self, event: WatchEvent) -> None:
+        """Queue one event for its object, waking or starting a worker if needed."""
+        if self._stopping:
+            return
+        uid = event.uid
+        if uid is None:
+            return
+        queue = self._queues.get(uid)
+        if queue is not None:
+            queue.append(event)  # its worker (or its place in the ready line) takes it
+            return
+        self._queues[uid] = deque((event,))
+        self._ready.append(uid)
+        if self._free == 0:
+            self._start_worker()
+        elif self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    def _start_worker(self) -> None:
+        if self.max_workers is None or self._workers < self.max_workers:
+            self._workers += 1
+            self._free += 1
+            self.task_group.start_soon(self._work, name=f"{self.name}:events")
+
+    def forget_missing(self, present: Iterable[str]) -> None:
+        """After a relist: queued objects that were not listed get a synthetic ``DELETED``."""
+        present = set(present)
+        for uid, queue in list(self._queues.items()):
+            if uid not in present and queue:
+                queue.append(WatchEvent(type="DELETED", object=queue[-1].object))
+
+    def stop(self) -> None:
+        """Refuse new events, drop the queued ones; workers exit after their current call."""
+        self._stopping = True
+        self._ready.clear()
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: no new events are accepted."""
+        return self._stopping
+
+    def _is_stopping(self) -> bool:
+        # A call, not an attribute: the flag changes across awaits (and mypy must not narrow it).
+        return self._stopping
+
+    def statistics(self) -> SupervisorStatistics:
+        """Objects with queued events, live workers, events handled, bugs caught."""
+        return SupervisorStatistics(
+            objects=len(self._queues),
+            workers=self._workers,
+            rounds=self._handled,
+            restarts=self._bugs,
+        )
+
+    async def _work(self) -> None:
+        try:
+            while True:
+                if not self._ready:
+                    if self._is_stopping():
+                        return
+                    waiter = self._wakeup
+                    if waiter is None:
+                        waiter = self._wakeup = anyio.Event()
+                    with anyio.move_on_after(self.idle_timeout) as idle:
+                        await waiter.wait()
+                    if idle.cancelled_caught and not self._ready:
+                        return  # no await since the check: no event can slip in between
+                    continue
+                uid = self._ready.popleft()
+                self._free -= 1
+                if self._ready and not self._free:
+                    # Others are ready and nobody else is free: a helper takes them if this
+                    # object's handler turns out to wait (else it finds nothing and idles).
+                    self._start_worker()
+                try:
+                    await self._drain(uid)
+                finally:
+                    self._free += 1
+        finally:
+            self._workers -= 1
+            self._free -= 1
+
+    async def _drain(self, uid: str) -> None:
+        queue = self._queues[uid]
+        try:
+            while queue and not self._is_stopping():
+                # The event stays queued while it is handled: new ones for the object queue up
+                # behind it instead of making the object ready a second time.
+                event = queue[0]
+                try:
+                    await self.handle(event)
+                except Exception:
+                    self._bugs += 1
+                    logger.exception(
+                        "A bug while handling an event of object %s (%s); going on.",
+                        uid,
+                        self.name,
+                    )
+                self._handled += 1
+                queue.popleft()
+        finally:
+            del self._queues[uid]
