@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -113,7 +114,10 @@ class ApiClient:
         nothing uses it any more (its watches may still run on it for a while).
         """
         identity = self._auth.tls_material()
-        if identity != self._session.identity or self._auth.info != self._session.info:
+        info = self._auth.info
+        if identity != self._session.identity or (
+            info is not self._session.info and info != self._session.info
+        ):
             old = self._session
             self._session = make_session(self._auth.info, self._auth, self.settings)
             self._retired.append(old)
@@ -182,8 +186,11 @@ class ApiClient:
         started = anyio.current_time()
         attempt = 0
         reauthenticated = False
+        limited = not math.isinf(self._limiter.rate)
         while True:
-            await self._limiter.acquire()
+            if limited:
+                await self._limiter.acquire()
+            # (Unlimited: no extra checkpoint here, the request itself is one.)
             headers, generation = await self._headers()
             if content is not None:
                 headers["Content-Type"] = content_type

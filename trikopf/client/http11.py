@@ -172,10 +172,13 @@ class Http11Pool:
         if slots is None:
             slots = self._slots = anyio.Semaphore(self.max_connections)
         try:
-            with anyio.fail_after(_bound(self._pool_timeout)):
-                await slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection in time") from None
+            slots.acquire_nowait()  # a free slot means nobody queues: no checkpoint needed
+        except anyio.WouldBlock:
+            try:
+                with anyio.fail_after(_bound(self._pool_timeout)):
+                    await slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no free connection in time") from None
         try:
             return await self._exchange(method, data)
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
