@@ -50,7 +50,7 @@ myst_heading_anchors = 3
 # autodoc: members in source order, signatures with the annotations as written.
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"show-inheritance": True}  # members: listed per page
 autodoc_preserve_defaults = True
 # sphinxcontrib-trio marks async functions, async context managers and iterators through
 # autodoc documenters; Sphinx 9 uses them only in the class-based autodoc.
