@@ -68,6 +68,11 @@ def _fn_id(fn: Callable[..., Any], id: str | None, field: tuple[str, ...] = ()) 
     return f"{base}/{'.'.join(field)}" if field else base
 
 
+def _non_negative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name}= must be zero or positive seconds, got {value!r}")
+
+
 def _check_options(
     *,
     errors: ErrorsMode | None,
@@ -78,10 +83,8 @@ def _check_options(
     if errors is not None and not isinstance(errors, ErrorsMode):
         raise TypeError(f"errors= must be a trikopf.ErrorsMode, got {errors!r}")
     for name, value in (("timeout", timeout), ("backoff", backoff)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-        ):
-            raise ValueError(f"{name}= must be zero or positive seconds, got {value!r}")
+        if value is not None:
+            _non_negative(name, value)
     if retries is not None and (
         isinstance(retries, bool) or not isinstance(retries, int) or retries < 1
     ):
@@ -91,6 +94,67 @@ def _check_options(
 def _check_fn(fn: Any, decorator: str) -> None:
     if not callable(fn):
         raise TypeError(f"@trikopf.on.{decorator} decorates a function, got {fn!r}")
+
+
+def _selector(
+    resource: tuple[str | Everything, ...],
+    *,
+    group: str | None,
+    version: str | None,
+    kind: str | None,
+    plural: str | None,
+    singular: str | None,
+    shortcut: str | None,
+    category: str | None,
+) -> ResourceSelector:
+    return ResourceSelector.parse(
+        *resource, group=group, version=version, kind=kind, plural=plural,
+        singular=singular, shortcut=shortcut, category=category,
+    )  # fmt: skip
+
+
+_VALUE_NEEDS_FIELD = "value= filters a field: give field= too"
+_CHANGE_NEEDS_FIELD = "value=/old=/new= filter a field: give field= too"
+
+
+def _filters(
+    *,
+    labels: MetaFilter | None,
+    annotations: MetaFilter | None,
+    field: Field,
+    when: When,
+    field_filters: tuple[Any, ...],
+    needs_field: str = _VALUE_NEEDS_FIELD,
+    check_when: bool = True,
+) -> tuple[str, ...]:
+    """Check the filters that object handlers share; return the parsed ``field`` path."""
+    validate_meta_filter("labels", labels)
+    validate_meta_filter("annotations", annotations)
+    path = parse_field(field)
+    if any(v is not None for v in field_filters) and not path:
+        raise TypeError(needs_field)
+    if check_when and when is not None and not callable(when):
+        raise TypeError(f"when= must be a callable, got {when!r}")
+    return path
+
+
+def _registering(
+    name: str,
+    registry: OperatorRegistry | None,
+    build: Callable[[Callable[..., Any]], Any],
+) -> Callable[[F], F]:
+    """Return a decorator that checks ``fn``, registers ``build(fn)`` and returns ``fn``.
+
+    The registry is resolved now (the default one unless given), the spec built at decoration.
+    """
+    target = registry if registry is not None else get_default_registry()
+
+    def decorator(fn: F) -> F:
+        _check_fn(fn, name)
+        target.register(build(fn))
+        return fn
+
+    return decorator
 
 
 def _changing(
@@ -122,53 +186,25 @@ def _changing(
     optional: bool = False,
     name: str,
 ) -> Callable[[F], F]:
-    selector = ResourceSelector.parse(
-        *resource,
-        group=group,
-        version=version,
-        kind=kind,
-        plural=plural,
-        singular=singular,
-        shortcut=shortcut,
-        category=category,
-    )
+    selector = _selector(
+        resource, group=group, version=version, kind=kind, plural=plural,
+        singular=singular, shortcut=shortcut, category=category,
+    )  # fmt: skip
     _check_options(errors=errors, timeout=timeout, retries=retries, backoff=backoff)
-    validate_meta_filter("labels", labels)
-    validate_meta_filter("annotations", annotations)
-    path = parse_field(field)
-    if (value is not None or old is not None or new is not None) and not path:
-        raise TypeError("value=/old=/new= filter a field: give field= too")
-    if when is not None and not callable(when):
-        raise TypeError(f"when= must be a callable, got {when!r}")
-    target = registry if registry is not None else get_default_registry()
-
-    def decorator(fn: F) -> F:
-        _check_fn(fn, name)
-        target.register(
-            ChangingHandler(
-                fn=fn,
-                id=_fn_id(fn, id, path),
-                param=param,
-                errors=errors,
-                timeout=timeout,
-                retries=retries,
-                backoff=backoff,
-                selector=selector,
-                labels=labels,
-                annotations=annotations,
-                when=when,
-                field=path,
-                value=value,
-                reason=reason,
-                old=old,
-                new=new,
-                deleted=deleted,
-                optional=optional,
-            )
-        )
-        return fn
-
-    return decorator
+    path = _filters(
+        labels=labels, annotations=annotations, field=field, when=when,
+        field_filters=(value, old, new), needs_field=_CHANGE_NEEDS_FIELD,
+    )  # fmt: skip
+    return _registering(
+        name,
+        registry,
+        lambda fn: ChangingHandler(
+            fn=fn, id=_fn_id(fn, id, path), param=param, errors=errors, timeout=timeout,
+            retries=retries, backoff=backoff, selector=selector, labels=labels,
+            annotations=annotations, when=when, field=path, value=value, reason=reason,
+            old=old, new=new, deleted=deleted, optional=optional,
+        ),
+    )  # fmt: skip
 
 
 def create(
@@ -382,28 +418,23 @@ def event(
     Fire and forget: no retries, no progress, errors are logged; it runs before the change
     handlers of the same event.
     """
-    selector = ResourceSelector.parse(
-        *resource, group=group, version=version, kind=kind, plural=plural,
+    selector = _selector(
+        resource, group=group, version=version, kind=kind, plural=plural,
         singular=singular, shortcut=shortcut, category=category,
     )  # fmt: skip
-    validate_meta_filter("labels", labels)
-    validate_meta_filter("annotations", annotations)
-    path = parse_field(field)
-    if value is not None and not path:
-        raise TypeError("value= filters a field: give field= too")
-    target = registry if registry is not None else get_default_registry()
-
-    def decorator(fn: F) -> F:
-        _check_fn(fn, "event")
-        target.register(
-            WatchingHandler(
-                fn=fn, id=_fn_id(fn, id, path), param=param, selector=selector, labels=labels,
-                annotations=annotations, when=when, field=path, value=value,
-            )
-        )  # fmt: skip
-        return fn
-
-    return decorator
+    # when= is not checked here (as before the fold): a non-callable fails on the first event.
+    path = _filters(
+        labels=labels, annotations=annotations, field=field, when=when,
+        field_filters=(value,), check_when=False,
+    )  # fmt: skip
+    return _registering(
+        "event",
+        registry,
+        lambda fn: WatchingHandler(
+            fn=fn, id=_fn_id(fn, id, path), param=param, selector=selector, labels=labels,
+            annotations=annotations, when=when, field=path, value=value,
+        ),
+    )  # fmt: skip
 
 
 def daemon(
@@ -438,8 +469,8 @@ def daemon(
     when the object is deleted or stops matching (first asked to stop, then cancelled after
     ``cancellation_timeout``).
     """
-    selector = ResourceSelector.parse(
-        *resource, group=group, version=version, kind=kind, plural=plural,
+    selector = _selector(
+        resource, group=group, version=version, kind=kind, plural=plural,
         singular=singular, shortcut=shortcut, category=category,
     )  # fmt: skip
     _check_options(errors=errors, timeout=timeout, retries=retries, backoff=backoff)
@@ -451,30 +482,21 @@ def daemon(
     ):
         if v is not None:
             _non_negative(name, v)
-    validate_meta_filter("labels", labels)
-    validate_meta_filter("annotations", annotations)
-    path = parse_field(field)
-    if value is not None and not path:
-        raise TypeError("value= filters a field: give field= too")
-    if when is not None and not callable(when):
-        raise TypeError(f"when= must be a callable, got {when!r}")
-    target = registry if registry is not None else get_default_registry()
-
-    def decorator(fn: F) -> F:
-        _check_fn(fn, "daemon")
-        target.register(
-            DaemonHandler(
-                fn=fn, id=_fn_id(fn, id, path), param=param, errors=errors, timeout=timeout,
-                retries=retries, backoff=backoff, selector=selector, labels=labels,
-                annotations=annotations, when=when, field=path, value=value,
-                initial_delay=initial_delay, cancellation_backoff=cancellation_backoff,
-                cancellation_timeout=cancellation_timeout,
-                cancellation_polling=cancellation_polling,
-            )
-        )  # fmt: skip
-        return fn
-
-    return decorator
+    path = _filters(
+        labels=labels, annotations=annotations, field=field, when=when, field_filters=(value,)
+    )
+    return _registering(
+        "daemon",
+        registry,
+        lambda fn: DaemonHandler(
+            fn=fn, id=_fn_id(fn, id, path), param=param, errors=errors, timeout=timeout,
+            retries=retries, backoff=backoff, selector=selector, labels=labels,
+            annotations=annotations, when=when, field=path, value=value,
+            initial_delay=initial_delay, cancellation_backoff=cancellation_backoff,
+            cancellation_timeout=cancellation_timeout,
+            cancellation_polling=cancellation_polling,
+        ),
+    )  # fmt: skip
 
 
 def timer(
@@ -508,8 +530,8 @@ def timer(
     ``idle``: only once the object has not changed for that long; ``sharp``: keep the schedule
     fixed instead of counting from the end of the previous call. Runs in the object's nursery.
     """
-    selector = ResourceSelector.parse(
-        *resource, group=group, version=version, kind=kind, plural=plural,
+    selector = _selector(
+        resource, group=group, version=version, kind=kind, plural=plural,
         singular=singular, shortcut=shortcut, category=category,
     )  # fmt: skip
     _check_options(errors=errors, timeout=timeout, retries=retries, backoff=backoff)
@@ -518,33 +540,19 @@ def timer(
     for name, v in (("idle", idle), ("initial_delay", initial_delay)):
         if v is not None:
             _non_negative(name, v)
-    validate_meta_filter("labels", labels)
-    validate_meta_filter("annotations", annotations)
-    path = parse_field(field)
-    if value is not None and not path:
-        raise TypeError("value= filters a field: give field= too")
-    if when is not None and not callable(when):
-        raise TypeError(f"when= must be a callable, got {when!r}")
-    target = registry if registry is not None else get_default_registry()
-
-    def decorator(fn: F) -> F:
-        _check_fn(fn, "timer")
-        target.register(
-            TimerHandler(
-                fn=fn, id=_fn_id(fn, id, path), param=param, errors=errors, timeout=timeout,
-                retries=retries, backoff=backoff, selector=selector, labels=labels,
-                annotations=annotations, when=when, field=path, value=value,
-                interval=float(interval), idle=idle, initial_delay=initial_delay, sharp=sharp,
-            )
-        )  # fmt: skip
-        return fn
-
-    return decorator
-
-
-def _non_negative(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name}= must be zero or positive seconds, got {value!r}")
+    path = _filters(
+        labels=labels, annotations=annotations, field=field, when=when, field_filters=(value,)
+    )
+    return _registering(
+        "timer",
+        registry,
+        lambda fn: TimerHandler(
+            fn=fn, id=_fn_id(fn, id, path), param=param, errors=errors, timeout=timeout,
+            retries=retries, backoff=backoff, selector=selector, labels=labels,
+            annotations=annotations, when=when, field=path, value=value,
+            interval=float(interval), idle=idle, initial_delay=initial_delay, sharp=sharp,
+        ),
+    )  # fmt: skip
 
 
 def _activity(
@@ -559,19 +567,14 @@ def _activity(
     registry: OperatorRegistry | None,
 ) -> Callable[[F], F]:
     _check_options(errors=errors, timeout=timeout, retries=retries, backoff=backoff)
-    target = registry if registry is not None else get_default_registry()
-
-    def decorator(fn: F) -> F:
-        _check_fn(fn, activity.value)
-        target.register(
-            ActivityHandler(
-                fn=fn, id=_fn_id(fn, id), param=param, errors=errors, timeout=timeout,
-                retries=retries, backoff=backoff, activity=activity,
-            )
-        )  # fmt: skip
-        return fn
-
-    return decorator
+    return _registering(
+        activity.value,
+        registry,
+        lambda fn: ActivityHandler(
+            fn=fn, id=_fn_id(fn, id), param=param, errors=errors, timeout=timeout,
+            retries=retries, backoff=backoff, activity=activity,
+        ),
+    )  # fmt: skip
 
 
 def startup(
