@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -44,6 +44,7 @@ __all__ = [
     "essence_annotation",
     "handle_raw_event",
     "object_memo",
+    "prepare_raw_handler",
     "process_event",
     "progress_annotation",
 ]
@@ -526,3 +527,65 @@ async def handle_raw_event(
             await apply_patch(client, resource, raw, changes)
         except ClientError as exc:
             olog.error("The event handlers' patch could not be sent: %s", exc)
+
+
+_RAW_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+
+
+def prepare_raw_handler(
+    *,
+    registry: OperatorRegistry,
+    settings: OperatorSettings,
+    resource: Resource,
+    client: PatchClient | None = None,
+    memo: Any = None,
+    poster: EventPoster | None = None,
+) -> Callable[[WatchEvent], Awaitable[None]]:
+    """:func:`handle_raw_event` for one resource, with what is the same for every event resolved once.
+
+    The reactor calls the returned function for every raw event of the resource (the hot path
+    of ``on.event``): the handlers, the memo and the posting settings are looked up here, once,
+    and one set of keyword arguments is built per event for all its handlers. Its tasks inherit
+    the operator's Event poster, so it is not set again per event. Same contract as
+    :func:`handle_raw_event`: fire and forget, errors logged, the handlers' ``patch`` sent.
+    """
+    handlers = tuple(registry.watching_handlers_for(resource))
+    shared = _shared_memo(memo)
+    posting = settings.posting
+    post_to = poster if posting.enabled else None
+    level = posting.level
+    thread_limit = settings.execution.max_sync_threads
+
+    async def handle(event: WatchEvent) -> None:
+        kind = event.type
+        if kind not in _RAW_TYPES or not handlers:
+            return
+        raw = event.object
+        olog = ObjectLogger(raw, poster=post_to, level=level)
+        patch = Patch()
+        kwargs = build_kwargs(
+            body=Body(raw),
+            patch=patch,
+            logger=olog,
+            memo=shared,
+            resource=resource,
+            event={"type": kind, "object": raw},
+            type=kind,
+        )
+        for handler in handlers:
+            kwargs["param"] = handler.param  # invoke() hands each handler its own copy
+            try:
+                if not handler.passes_filters(raw, kwargs):
+                    continue
+                await invoke(handler.fn, kwargs, thread_limit=thread_limit)
+            except Exception:
+                olog.exception("Event handler %r failed; ignored.", handler.id)
+        if patch and client is not None and kind != "DELETED":
+            changes = merge_into({}, patch)
+            if changes:
+                try:
+                    await apply_patch(client, resource, raw, changes)
+                except ClientError as exc:
+                    olog.error("The event handlers' patch could not be sent: %s", exc)
+
+    return handle

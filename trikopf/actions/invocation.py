@@ -96,6 +96,9 @@ def _is_asyncio_under_trio(exc: BaseException) -> bool:
     return True
 
 
+_NO_TIME = datetime.timedelta(0)  # immutable: one for every call without a start time
+
+
 def build_kwargs(
     *,
     body: Any,
@@ -123,7 +126,7 @@ def build_kwargs(
     runtime = (
         datetime.timedelta(seconds=max(0.0, now - started))
         if started is not None and now is not None
-        else datetime.timedelta(0)
+        else _NO_TIME
     )
     kwargs = {
         "body": body,

@@ -38,7 +38,11 @@ from trikopf.client import ApiClient, ClientSettings, ConnectionInfo, discover, 
 from trikopf.engines.activities import ActivityError
 from trikopf.engines.background import BackgroundEngine
 from trikopf.engines.services import OperatorServices
-from trikopf.processing import ObjectState, handle_raw_event, process_event
+from trikopf.processing import (
+    ObjectState,
+    prepare_raw_handler,
+    process_event,
+)
 from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
 from trikopf.reactor.namespaces import NamespaceSelector
 from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
@@ -184,7 +188,15 @@ class _Reactor:
         processing = self.settings.processing
         raw = None
         if self.registry.watching_handlers_for(resource):
-            raw = functools.partial(self._handle_raw, resource)
+            # Handlers, memo and settings resolved once: per event only the kwargs are built.
+            raw = prepare_raw_handler(
+                registry=self.registry,
+                settings=self.settings,
+                resource=resource,
+                client=cast(Any, self.client),
+                memo=self.memo,
+                poster=self.poster,
+            )
         # Coalescing bursts only pays off for rounds that run handlers; raw events need no wait.
         needs_rounds = bool(
             self.registry.changing_handlers_for(resource)
@@ -264,17 +276,6 @@ class _Reactor:
         for hook in self.hooks:
             await hook(resource=resource, event=event, state=state, scope=scope)
         return outcome.delay
-
-    async def _handle_raw(self, resource: Resource, event: WatchEvent) -> None:
-        await handle_raw_event(
-            registry=self.registry,
-            settings=self.settings,
-            resource=resource,
-            event=event,
-            client=cast(Any, self.client),
-            memo=self.memo,
-            poster=self.poster,
-        )
 
 
 # How long the last Events may take to be posted when the operator stops.
