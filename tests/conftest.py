@@ -9,6 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from trikopf.apiserver import ApiServer, open_apiserver
+from trikopf.client import ApiClient, ConnectionInfo, load_kubeconfig, open_client
+from trikopf.reactor.manifests import apply_manifests, load_manifests
+from trikopf.structs import Resource
+
+EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
 
 @pytest.fixture(params=[pytest.param("trio", id="trio"), pytest.param("asyncio", id="asyncio")])
@@ -49,3 +54,23 @@ async def apiserver(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
 def kubeconfig_path(apiserver: ApiServer, tmp_path: pathlib.Path) -> pathlib.Path:
     """The ``apiserver`` fixture's kubeconfig, written to the test's temporary folder."""
     return apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def connection(kubeconfig_path: pathlib.Path) -> ConnectionInfo:
+    """How to reach the ``apiserver`` fixture: its kubeconfig, loaded."""
+    return load_kubeconfig(kubeconfig_path)
+
+
+@pytest.fixture
+async def client(connection: ConnectionInfo) -> AsyncIterator[ApiClient]:
+    """An API client of the ``apiserver`` fixture (default settings), closed after the test."""
+    async with open_client(connection) as api:
+        yield api
+
+
+@pytest.fixture
+async def kopfexamples(client: ApiClient) -> Resource:
+    """The examples' KopfExample CRD (``examples/crd.yaml``) applied and served; its resource."""
+    await apply_manifests(client, load_manifests([EXAMPLES / "crd.yaml"]))
+    return await client.resolve("kopfexamples")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -12,44 +12,15 @@ import attrs
 import pytest
 
 import trikopf
+from tests.kopfexample import NAMESPACE, crd, open_cluster
+from tests.kopfexample import Cluster as KopfExampleCluster
 from trikopf.apiserver import ApiServer
-from trikopf.client import ApiClient, ConnectionInfo, load_kubeconfig, open_client
 from trikopf.settings import OperatorSettings
-from trikopf.structs import Resource
-from trikopf.testing import RunningOperator, open_operator, wait_for_object
+from trikopf.testing import RunningOperator, open_operator
 
-NAMESPACE = "default"
 FINALIZER = "trikopf.dev/finalizer"
 
-CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "kopfexamples.kopf.dev"},
-    "spec": {
-        "group": "kopf.dev",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "KopfExample",
-            "plural": "kopfexamples",
-            "singular": "kopfexample",
-            "shortNames": ["kex"],
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+CRD: dict[str, Any] = crd()
 
 
 def quiet_settings() -> OperatorSettings:
@@ -61,36 +32,10 @@ def quiet_settings() -> OperatorSettings:
 
 
 @attrs.define(eq=False)
-class Cluster:
-    server: ApiServer
-    connection: ConnectionInfo
-    client: ApiClient
-    resource: Resource
+class Cluster(KopfExampleCluster):
+    """The shared cluster handle (waits up to a minute), with an operator runner on it."""
 
-    async def create(self, name: str = "obj", *, spec: Any = None, **meta: Any) -> Any:
-        body = {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfExample",
-            "metadata": {"name": name, **meta},
-            "spec": spec if spec is not None else {"size": 1},
-        }
-        return await self.client.create(self.resource, body, namespace=NAMESPACE)
-
-    async def patch(self, patch: dict[str, Any], name: str = "obj") -> Any:
-        return await self.client.patch(self.resource, name, patch, namespace=NAMESPACE)
-
-    async def delete(self, name: str = "obj") -> None:
-        await self.client.delete(self.resource, name, namespace=NAMESPACE)
-
-    async def wait_for(
-        self, condition: Callable[[Any], bool], name: str = "obj", *, within: float = 60.0
-    ) -> Any:
-        return await wait_for_object(
-            self.client, self.resource, name, condition, namespace=NAMESPACE, within=within
-        )
-
-    async def wait_until_gone(self, name: str = "obj", *, within: float = 60.0) -> None:
-        await self.wait_for(lambda b: b is None, name, within=within)
+    patience: float = 60.0
 
     def operator(
         self,
@@ -114,13 +59,8 @@ def has_finalizer(body: Any) -> bool:
 
 @pytest.fixture
 async def cluster(apiserver: ApiServer, kubeconfig_path: pathlib.Path) -> AsyncIterator[Cluster]:
-    connection = load_kubeconfig(kubeconfig_path)
-    async with open_client(connection) as client:
-        crds = await client.resolve("customresourcedefinitions")
-        await client.create(crds, CRD)
-        with anyio.fail_after(10):
-            resource = await client.resolve("kopfexamples.kopf.dev")
-        yield Cluster(server=apiserver, connection=connection, client=client, resource=resource)
+    async with open_cluster(Cluster, apiserver, kubeconfig_path) as cluster:
+        yield cluster
 
 
 class Moments:

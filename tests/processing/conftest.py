@@ -15,43 +15,13 @@ import attrs
 import pytest
 
 import trikopf
+from tests.kopfexample import NAMESPACE, body, crd, create_kopfexamples
 from trikopf.actions.posting import EventPoster
 from trikopf.apiserver import ApiServer
 from trikopf.client import ApiClient, NotFound, load_kubeconfig, open_client
 from trikopf.processing import ObjectState, ProcessingOutcome, process_event
 from trikopf.settings import OperatorSettings
 from trikopf.structs import Resource, WatchEvent
-
-NAMESPACE = "default"
-
-
-def crd(*, status_subresource: bool) -> dict[str, Any]:
-    version: dict[str, Any] = {
-        "name": "v1",
-        "served": True,
-        "storage": True,
-        "schema": {
-            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        },
-    }
-    if status_subresource:
-        version["subresources"] = {"status": {}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "kopfexamples.kopf.dev"},
-        "spec": {
-            "group": "kopf.dev",
-            "scope": "Namespaced",
-            "names": {
-                "kind": "KopfExample",
-                "plural": "kopfexamples",
-                "singular": "kopfexample",
-                "shortNames": ["kex"],
-            },
-            "versions": [version],
-        },
-    }
 
 
 @attrs.define(eq=False)
@@ -69,13 +39,9 @@ class Harness:
         self.poster = EventPoster(client=self.client, settings=self.settings)
 
     async def create(self, name: str = "obj", spec: Any = None, **meta: Any) -> dict[str, Any]:
-        body = {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfExample",
-            "metadata": {"name": name, **meta},
-            "spec": spec if spec is not None else {"size": 1},
-        }
-        return await self.client.create(self.resource, body, namespace=NAMESPACE)
+        return await self.client.create(
+            self.resource, body(name, spec, **meta), namespace=NAMESPACE
+        )
 
     async def get(self, name: str = "obj") -> dict[str, Any]:
         return await self.client.get(self.resource, name, namespace=NAMESPACE)
@@ -137,10 +103,7 @@ async def _start(
     server: ApiServer, kubeconfig: pathlib.Path, *, status: bool
 ) -> AsyncIterator[Harness]:
     async with open_client(load_kubeconfig(kubeconfig)) as client:
-        crds = await client.resolve("customresourcedefinitions")
-        await client.create(crds, crd(status_subresource=status))
-        with anyio.fail_after(10):
-            resource = await client.resolve("kopfexamples.kopf.dev")
+        resource = await create_kopfexamples(client, crd(status_subresource=status))
         yield Harness(server=server, client=client, resource=resource)
 
 
