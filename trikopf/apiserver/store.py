@@ -507,15 +507,7 @@ class Store:
                     )
                 ],
             )
-        uid = meta.get("uid")
-        if uid and uid != old_meta["uid"]:
-            raise errors.conflict(
-                resource.group,
-                resource.plural,
-                name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta:"
-                f" {old_meta['uid']}",
-            )
+        _check_uid(resource, name, meta.get("uid"), old_meta)
 
         if subresource == "status":
             status = new.get("status")
@@ -603,15 +595,7 @@ class Store:
         obj = self.get(resource, namespace, name)
         meta = obj["metadata"]
         if preconditions:
-            uid = preconditions.get("uid")
-            if uid and uid != meta["uid"]:
-                raise errors.conflict(
-                    resource.group,
-                    resource.plural,
-                    name,
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta:"
-                    f" {meta['uid']}",
-                )
+            _check_uid(resource, name, preconditions.get("uid"), meta)
             rv = preconditions.get("resourceVersion")
             if rv and rv != meta["resourceVersion"]:
                 raise errors.conflict(
@@ -893,6 +877,17 @@ class Store:
         for key, bucket in self._data.items():
             for obj in bucket.values():
                 yield key, obj
+
+
+def _check_uid(resource: ResourceType, name: str, uid: Any, meta: Obj) -> None:
+    """Refuse a write whose UID precondition names another object than the stored one."""
+    if uid and uid != meta["uid"]:
+        raise errors.conflict(
+            resource.group,
+            resource.plural,
+            name,
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
+        )
 
 
 def _typed(resource: ResourceType, obj: Obj) -> Obj:
