@@ -17,6 +17,20 @@ EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow
 
 
+def dev_cluster(tmp_path: pathlib.Path, *manifests: str) -> list[str]:
+    """Arguments for a throwaway embedded cluster with these ``examples/`` manifests applied."""
+    args = ["--dev-cluster", "--dev-kubeconfig", str(tmp_path / "kubeconfig")]
+    for manifest in manifests:
+        args += ["--apply", str(EXAMPLES / manifest)]
+    return args
+
+
+async def interrupt(process: OperatorProcess, *, code: int = 0, within: float = 30.0) -> None:
+    """Send SIGINT and wait for the process to exit with ``code``."""
+    process.interrupt()
+    assert await process.wait(within=within) == code, process.output
+
+
 def assert_one_clear_line(process: OperatorProcess, text: str) -> None:
     errors = [line for line in process.lines if line.startswith("trikopf: error:")]
     assert len(errors) == 1, process.output
@@ -83,21 +97,13 @@ async def test_quick_start_handles_the_example_object_and_stops_on_sigint(
     args = [
         "--backend",
         loop,
-        "--dev-cluster",
-        "--dev-kubeconfig",
-        str(tmp_path / "kubeconfig"),
-        "--apply",
-        str(EXAMPLES / "crd.yaml"),
-        "--apply",
-        str(EXAMPLES / "obj.yaml"),
+        *dev_cluster(tmp_path, "crd.yaml", "obj.yaml"),
         str(EXAMPLES / "01-minimal" / "example.py"),
     ]
     async with open_operator_process(args) as process:
         await process.wait_for_line(f"export KUBECONFIG={tmp_path / 'kubeconfig'}")
         await process.wait_for_line("[default/kopf-example-1] Handler 'create_fn' succeeded.")
-        process.interrupt()
-        code = await process.wait()
-        assert code == 0, process.output
+        await interrupt(process)
     assert "The operator has stopped." in process.output
 
 
@@ -112,24 +118,13 @@ async def test_second_sigint_stops_at_once_while_a_handler_blocks(
         "    logger.info('blocking now')\n"
         "    await anyio.sleep_forever()\n"
     )
-    args = [
-        "--dev-cluster",
-        "--dev-kubeconfig",
-        str(tmp_path / "kubeconfig"),
-        "--apply",
-        str(EXAMPLES / "crd.yaml"),
-        "--apply",
-        str(EXAMPLES / "obj.yaml"),
-        str(handlers),
-    ]
+    args = [*dev_cluster(tmp_path, "crd.yaml", "obj.yaml"), str(handlers)]
     async with open_operator_process(args) as process:
         await process.wait_for_line("blocking now")
         process.interrupt()
         await process.wait_for_line("send it again to stop at once")
-        process.interrupt()
         # Well before the 10 s grace period would have run out.
-        code = await process.wait(within=5)
-        assert code == 0, process.output
+        await interrupt(process, within=5)
     assert "Stopping at once" in process.output
 
 
@@ -137,22 +132,14 @@ async def test_json_log_format_prints_one_object_per_line_with_the_object_named(
     tmp_path: pathlib.Path,
 ) -> None:
     args = [
-        "--dev-cluster",
-        "--dev-kubeconfig",
-        str(tmp_path / "kubeconfig"),
+        *dev_cluster(tmp_path, "crd.yaml", "obj.yaml"),
         "--log-format",
         "json",
-        "--apply",
-        str(EXAMPLES / "crd.yaml"),
-        "--apply",
-        str(EXAMPLES / "obj.yaml"),
         str(EXAMPLES / "01-minimal" / "example.py"),
     ]
     async with open_operator_process(args) as process:
         await process.wait_for_line("succeeded")
-        process.interrupt()
-        code = await process.wait()
-        assert code == 0, process.output
+        await interrupt(process)
     records = [json.loads(line) for line in process.lines if line.startswith("{")]
     assert records
     succeeded = [r for r in records if "Handler 'create_fn' succeeded" in r["message"]]
@@ -193,9 +180,7 @@ async def test_synchronous_run_serves_until_sigint_and_then_returns(
         )
     async with open_operator_process([str(kubeconfig_path), loop], script=script) as process:
         await process.wait_for_line("handled kopf-example-1")
-        process.interrupt()
-        code = await process.wait()
-        assert code == 0, process.output
+        await interrupt(process)
     assert "run() returned" in process.output
 
 
@@ -215,20 +200,11 @@ async def test_command_tunes_the_garbage_collector_unless_asked_not_to(
         "def create_fn(**_):\n"
         "    pass\n"
     )
-    args = [
-        "--dev-cluster",
-        "--dev-kubeconfig",
-        str(tmp_path / "kubeconfig"),
-        "--apply",
-        str(EXAMPLES / "crd.yaml"),
-        str(handlers),
-    ]
+    args = [*dev_cluster(tmp_path, "crd.yaml"), str(handlers)]
     async with open_operator_process(args, env={"TRIKOPF_GC": setting}) as process:
         line = await process.wait_for_line("thresholds")
         await process.wait_for_line("The operator is ready")
-        process.interrupt()
-        code = await process.wait()
-        assert code == 0, process.output
+        await interrupt(process)
     assert line.endswith(f"thresholds {expected}")
 
 
@@ -244,11 +220,9 @@ async def test_sigint_while_starting_exits_quietly(tmp_path: pathlib.Path) -> No
         "def create_fn(**_):\n"
         "    pass\n"
     )
-    args = ["--dev-cluster", "--dev-kubeconfig", str(tmp_path / "kubeconfig"), str(handlers)]
+    args = [*dev_cluster(tmp_path), str(handlers)]
     async with open_operator_process(args) as process:
         await process.wait_for_line("starting slowly")
-        process.interrupt()
-        code = await process.wait(within=10)
-        assert code == 130, process.output
+        await interrupt(process, code=130, within=10)
     assert "Traceback" not in process.output
     assert "trikopf: interrupted while starting" in process.output
