@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -74,6 +75,14 @@ class Moments:
         self.seen.append((name, anyio.current_time()))
         self._changed.set()
         self._changed = anyio.Event()
+
+    async def sleep_until_cancelled(self, seconds: float = math.inf) -> None:
+        """Sleep (forever unless told), marking ``"cancelled"`` if the sleep is cancelled."""
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            self.mark("cancelled")
+            raise
 
     def times(self, name: str) -> list[float]:
         return [t for n, t in self.seen if n == name]

@@ -62,11 +62,7 @@ async def test_daemon_that_ignores_the_flag_is_cancelled_after_its_timeout(
     @trikopf.daemon("kopfexamples", registry=registry, cancellation_timeout=3)
     async def stubborn(**_: Any) -> None:
         moments.mark("started")
-        try:
-            await anyio.sleep(math.inf)
-        except anyio.get_cancelled_exc_class():
-            moments.mark("cancelled")
-            raise
+        await moments.sleep_until_cancelled()
 
     async with cluster.operator(registry):
         await cluster.create()
@@ -366,11 +362,7 @@ async def test_cancellation_backoff_and_timeout_add_up_to_the_graceful_window(
     )
     async def stubborn(**_: Any) -> None:
         moments.mark("started")
-        try:
-            await anyio.sleep(math.inf)
-        except anyio.get_cancelled_exc_class():
-            moments.mark("cancelled")
-            raise
+        await moments.sleep_until_cancelled()
 
     async with cluster.operator(registry):
         await cluster.create()

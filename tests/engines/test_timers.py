@@ -210,11 +210,7 @@ async def test_timer_call_in_progress_gets_its_window_when_the_operator_exits(
     @trikopf.timer("kopfexamples", registry=registry, interval=1)
     async def slow(**_: Any) -> None:
         moments.mark("call")
-        try:
-            await anyio.sleep(100)
-        except anyio.get_cancelled_exc_class():
-            moments.mark("cancelled")
-            raise
+        await moments.sleep_until_cancelled(100)
 
     settings = quiet_settings()
     settings.background.cancellation_timeout = 4
