@@ -134,6 +134,11 @@ class Kubectl:
             == "customresourcedefinition.apiextensions.k8s.io/kopfexamples.kopf.dev created\n"
         )
 
+    async def apply_example(self) -> None:
+        """Apply the KopfExample CRD and then the example object (``kopf-example-1``)."""
+        await self.apply_crd()
+        await self.run("apply", "-f", str(MANIFESTS / "obj.yaml"))
+
 
 async def read_until(
     stream: anyio.abc.ByteReceiveStream, needle: str, *, timeout: float = 30

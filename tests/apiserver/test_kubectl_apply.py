@@ -6,17 +6,10 @@ import pathlib
 
 import pytest
 
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
+from tests.apiserver.kubectl_support import MANIFESTS, Kubectl
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
-
-
-@pytest.fixture(params=KUBECTL_VERSIONS)
-def kubectl(
-    request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path
-) -> Kubectl:
-    return Kubectl.for_server(request.param, apiserver, tmp_path)
 
 
 async def test_apply_registers_a_crd_and_creates_its_object(

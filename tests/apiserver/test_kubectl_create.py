@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, Kubectl
+from tests.apiserver.kubectl_support import Kubectl
 from trikopf.apiserver import ApiServer
 from trikopf.apiserver.tls import make_certificates
 
@@ -21,13 +21,6 @@ def anyio_backend() -> str:
     # kubectl sees the same HTTP on either backend; test_kubectl_apply.py covers both, the
     # rest of the kubectl suite runs on Trio (the default) to keep the suite quick.
     return "trio"
-
-
-@pytest.fixture(params=KUBECTL_VERSIONS)
-def kubectl(
-    request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path
-) -> Kubectl:
-    return Kubectl.for_server(request.param, apiserver, tmp_path)
 
 
 @pytest.fixture(scope="module")

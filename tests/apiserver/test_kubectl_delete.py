@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from tests.apiserver.kubectl_support import (
-    KUBECTL_VERSIONS,
     MANIFESTS,
     Kubectl,
     read_until,
@@ -30,19 +29,6 @@ def anyio_backend() -> str:
 
 NAME = "kopf-example-1"
 FINALIZER = "kopf.dev/test-finalizer"
-
-
-@pytest.fixture(params=KUBECTL_VERSIONS)
-def kubectl(
-    request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path
-) -> Kubectl:
-    return Kubectl.for_server(request.param, apiserver, tmp_path)
-
-
-@pytest.fixture
-async def example(kubectl: Kubectl) -> None:
-    await kubectl.apply_crd()
-    await kubectl.run("apply", "-f", str(MANIFESTS / "obj.yaml"))
 
 
 def find(apiserver: ApiServer, resource: str = "kopfexamples", name: str = NAME) -> Any:
@@ -96,19 +82,8 @@ async def test_delete_of_an_object_with_finalizers_waits_for_them(
     assert listed.stdout == f"kopfexample.kopf.dev/{NAME}\n"
     # A waiting delete returns only once the last finalizer is gone.
     waiting = await kubectl.open("delete", "kex", NAME, "--timeout=30s")
-    try:
-        await wait_until(
-            lambda: any(r.is_watch and "kopfexamples" in r.path for r in apiserver.requests)
-        )
-        assert waiting.returncode is None
-        await remove_finalizer(kubectl)
-        assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "deleted")
-        assert output == f'kopfexample.kopf.dev "{NAME}" deleted\n'
-        with anyio.fail_after(30):
-            await waiting.wait()
-    finally:
-        await stop(waiting)
+    output = await release_waiting(kubectl, apiserver, waiting, until="deleted")
+    assert output == f'kopfexample.kopf.dev "{NAME}" deleted\n'
     assert waiting.returncode == 0
     assert find(apiserver) is None
 
@@ -119,6 +94,19 @@ async def test_wait_for_delete_returns_when_the_object_is_gone(
     await add_finalizer(kubectl)
     await kubectl.run("delete", "kex", NAME, "--wait=false")
     waiting = await kubectl.open("wait", "--for=delete", f"kex/{NAME}", "--timeout=30s")
+    output = await release_waiting(kubectl, apiserver, waiting, until="condition met")
+    assert output == f"kopfexample.kopf.dev/{NAME} condition met\n"
+    assert waiting.returncode == 0
+    assert find(apiserver) is None
+
+
+async def release_waiting(
+    kubectl: Kubectl, apiserver: ApiServer, waiting: anyio.abc.Process, *, until: str
+) -> str:
+    """Once ``waiting`` watches, remove the finalizer; return its output up to ``until``.
+
+    Returns after the process has exited (within 30 s); it is stopped on any failure.
+    """
     try:
         await wait_until(
             lambda: any(r.is_watch and "kopfexamples" in r.path for r in apiserver.requests)
@@ -126,14 +114,12 @@ async def test_wait_for_delete_returns_when_the_object_is_gone(
         assert waiting.returncode is None
         await remove_finalizer(kubectl)
         assert waiting.stdout is not None
-        output = await read_until(waiting.stdout, "condition met")
-        assert output == f"kopfexample.kopf.dev/{NAME} condition met\n"
+        output = await read_until(waiting.stdout, until)
         with anyio.fail_after(30):
             await waiting.wait()
-        assert waiting.returncode == 0
     finally:
         await stop(waiting)
-    assert find(apiserver) is None
+    return output
 
 
 async def make_family(apiserver: ApiServer) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import re
 
 import pytest
 
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl, read_until, stop
+from tests.apiserver.kubectl_support import MANIFESTS, Kubectl, read_until, stop
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
@@ -21,25 +20,13 @@ def anyio_backend() -> str:
     return "trio"
 
 
-@pytest.fixture(params=KUBECTL_VERSIONS)
-def kubectl(
-    request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path
-) -> Kubectl:
-    return Kubectl.for_server(request.param, apiserver, tmp_path)
-
-
-async def make_example(kubectl: Kubectl) -> None:
-    await kubectl.apply_crd()
-    await kubectl.run("apply", "-f", str(MANIFESTS / "obj.yaml"))
-
-
 def rows(text: str) -> list[list[str]]:
     """Split a kubectl table into cells (columns are separated by 2+ spaces)."""
     return [re.split(r"\s{2,}", line.strip()) for line in text.strip().splitlines()]
 
 
 async def test_get_shows_the_crd_printer_columns(kubectl: Kubectl, apiserver: ApiServer) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     result = await kubectl.run("get", "kopfexamples")
     table = rows(result.stdout)
     assert table[0] == ["NAME", "DURATION", "CHILDREN", "MESSAGE", "AGE"]
@@ -52,7 +39,7 @@ async def test_get_shows_the_crd_printer_columns(kubectl: Kubectl, apiserver: Ap
 
 
 async def test_get_by_short_name_plural_kind_and_category(kubectl: Kubectl) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     for name in ("kex", "kexs", "kopfexample", "KopfExample", "kopfexamples.kopf.dev"):
         result = await kubectl.run("get", name, "-o", "name")
         assert result.stdout == "kopfexample.kopf.dev/kopf-example-1\n", name
@@ -63,7 +50,7 @@ async def test_get_by_short_name_plural_kind_and_category(kubectl: Kubectl) -> N
 async def test_get_output_yaml_and_json_show_the_stored_object(
     kubectl: Kubectl, apiserver: ApiServer
 ) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     stored = apiserver.get_object("kopfexamples", "kopf-example-1", "default")
     assert stored is not None
     as_yaml = (await kubectl.run("get", "kex", "kopf-example-1", "-o", "yaml")).yaml()
@@ -131,7 +118,7 @@ async def test_get_with_label_and_field_selectors(kubectl: Kubectl, apiserver: A
 
 
 async def test_describe_shows_the_object(kubectl: Kubectl) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     result = await kubectl.run("describe", "kex", "kopf-example-1")
     text = result.stdout
     assert "Name:         kopf-example-1" in text
@@ -149,7 +136,7 @@ async def test_describe_shows_the_object(kubectl: Kubectl) -> None:
 async def test_get_watch_sees_changes_as_they_happen(
     kubectl: Kubectl, apiserver: ApiServer
 ) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     process = await kubectl.open(
         "get", "kex", "--watch", "-o", "custom-columns=NAME:.metadata.name,FIELD:.spec.field"
     )
@@ -173,7 +160,7 @@ async def test_get_watch_sees_changes_as_they_happen(
 async def test_get_watch_prints_printer_columns_for_every_change(
     kubectl: Kubectl, apiserver: ApiServer
 ) -> None:
-    await make_example(kubectl)
+    await kubectl.apply_example()
     process = await kubectl.open("get", "kex", "--watch")
     try:
         assert process.stdout is not None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.kubectl_support import KUBECTL_VERSIONS, MANIFESTS, Kubectl
+from tests.apiserver.kubectl_support import MANIFESTS, Kubectl
 from trikopf.apiserver import ApiServer
 
 pytestmark = pytest.mark.kubectl
@@ -22,19 +22,6 @@ def anyio_backend() -> str:
 
 
 NAME = "kopf-example-1"
-
-
-@pytest.fixture(params=KUBECTL_VERSIONS)
-def kubectl(
-    request: pytest.FixtureRequest, apiserver: ApiServer, tmp_path: pathlib.Path
-) -> Kubectl:
-    return Kubectl.for_server(request.param, apiserver, tmp_path)
-
-
-@pytest.fixture
-async def example(kubectl: Kubectl) -> None:
-    await kubectl.apply_crd()
-    await kubectl.run("apply", "-f", str(MANIFESTS / "obj.yaml"))
 
 
 def stored(
