@@ -14,6 +14,7 @@ import pytest
 import trikopf
 from tests.kopfexample import NAMESPACE, open_cluster
 from tests.kopfexample import Cluster as KopfExampleCluster
+from tests.registries import fresh_default_registry
 from trikopf.apiserver import ApiServer
 
 OPERATORS = pathlib.Path(__file__).parent / "operators"
@@ -26,13 +27,8 @@ def load_operator(filename: str) -> trikopf.OperatorRegistry:
     The file registers into the default registry, as Kopf's files do; the default registry is
     swapped for a fresh one while it is imported, and put back afterwards.
     """
-    registry = trikopf.OperatorRegistry()
-    previous = trikopf.get_default_registry()
-    trikopf.set_default_registry(registry)
-    try:
+    with fresh_default_registry() as registry:
         runpy.run_path(str(OPERATORS / filename), run_name=f"compat_{pathlib.Path(filename).stem}")
-    finally:
-        trikopf.set_default_registry(previous)
     return registry
 
 

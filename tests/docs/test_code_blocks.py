@@ -14,11 +14,10 @@ A new Python block on a page that none of these covers fails
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pathlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -26,6 +25,7 @@ import pytest
 import trio.testing
 
 import trikopf
+from tests.registries import fresh_default_registry
 from trikopf.apiserver import ApiServer, open_apiserver
 from trikopf.client import ApiClient, ConnectionInfo, load_kubeconfig, open_client
 from trikopf.reactor.manifests import apply_manifests, load_manifests
@@ -151,18 +151,6 @@ def test_every_included_file_is_an_example_that_tests_run() -> None:
 
 
 # --- Running the blocks --------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_default_registry() -> Iterator[trikopf.OperatorRegistry]:
-    """Blocks register into the default registry; each test gets its own."""
-    previous = trikopf.get_default_registry()
-    registry = trikopf.OperatorRegistry()
-    trikopf.set_default_registry(registry)
-    try:
-        yield registry
-    finally:
-        trikopf.set_default_registry(previous)
 
 
 @pytest.fixture

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import pathlib
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 import trikopf
+from tests.registries import fresh_default_registry
 from trikopf.cli import load_handlers
 from trikopf.client import ApiClient, ConnectionInfo
 from trikopf.reactor.manifests import apply_manifests, load_manifests
@@ -167,17 +167,6 @@ CHECKS: dict[str, Callable[[ApiClient, Resource], Awaitable[None]]] = {
     "09-startup-cleanup": check_startup_cleanup,
     "10-probes": check_probes,
 }
-
-
-@contextlib.contextmanager
-def fresh_default_registry() -> Iterator[trikopf.OperatorRegistry]:
-    previous = trikopf.get_default_registry()
-    registry = trikopf.OperatorRegistry()
-    trikopf.set_default_registry(registry)
-    try:
-        yield registry
-    finally:
-        trikopf.set_default_registry(previous)
 
 
 def test_every_numbered_example_is_covered() -> None:

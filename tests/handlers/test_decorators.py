@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 import trikopf
+from tests.registries import fresh_default_registry
 from trikopf.causes import ChangeCause, Reason
 from trikopf.diffs import diff
 from trikopf.registry import ChangingHandler, ResourceSelector
@@ -132,14 +133,10 @@ def test_decorators_register_into_an_explicit_registry_and_return_the_function()
 
 def test_default_registry_is_used_without_registry_argument() -> None:
     previous = trikopf.get_default_registry()
-    fresh = trikopf.OperatorRegistry()
-    trikopf.set_default_registry(fresh)
-    try:
+    with fresh_default_registry() as fresh:
         trikopf.on.resume("kopfexamples")(fn)
         assert [h.reason for h in fresh.changing_handlers] == [Reason.RESUME]
         assert previous.changing_handlers == () or fresh is not previous
-    finally:
-        trikopf.set_default_registry(previous)
 
 
 def test_duplicate_handler_ids_are_refused() -> None:
