@@ -219,6 +219,20 @@ def test_rows_carry_partial_metadata_the_full_object_or_nothing() -> None:
         )
 
 
+def builtin_table(group: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The list Table of one object of a built-in kind (its familiar columns), as of ``NOW``."""
+    return render_table(
+        [obj],
+        kind_is_list=True,
+        printer_columns=None,
+        resource_version="1",
+        continue_=None,
+        group=group,
+        kind=kind,
+        now=NOW,
+    )
+
+
 def test_pods_show_readiness_status_and_restarts() -> None:
     pod = {
         "metadata": {"name": "web-1", "creationTimestamp": "2026-01-02T11:00:00Z"},
@@ -232,16 +246,7 @@ def test_pods_show_readiness_status_and_restarts() -> None:
             ],
         },
     }
-    table = render_table(
-        [pod],
-        kind_is_list=True,
-        printer_columns=None,
-        resource_version="1",
-        continue_=None,
-        group="",
-        kind="Pod",
-        now=NOW,
-    )
+    table = builtin_table("", "Pod", pod)
     names = [c["name"] for c in table["columnDefinitions"]]
     assert names[:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
     assert table["rows"][0]["cells"][:7] == [
@@ -254,33 +259,14 @@ def test_pods_show_readiness_status_and_restarts() -> None:
         "n1",
     ]
     pod["metadata"]["deletionTimestamp"] = "2026-01-02T11:59:00Z"
-    terminating = render_table(
-        [pod],
-        kind_is_list=True,
-        printer_columns=None,
-        resource_version="1",
-        continue_=None,
-        group="",
-        kind="Pod",
-        now=NOW,
-    )
+    terminating = builtin_table("", "Pod", pod)
     assert terminating["rows"][0]["cells"][2] == "Terminating"
 
 
 def test_builtin_kinds_show_their_familiar_columns() -> None:
     def cells(group: str, kind: str, obj: dict[str, Any]) -> list[Any]:
         obj.setdefault("metadata", {}).setdefault("creationTimestamp", "2026-01-02T11:59:30Z")
-        table = render_table(
-            [obj],
-            kind_is_list=True,
-            printer_columns=None,
-            resource_version="1",
-            continue_=None,
-            group=group,
-            kind=kind,
-            now=NOW,
-        )
-        return list(table["rows"][0]["cells"])
+        return list(builtin_table(group, kind, obj)["rows"][0]["cells"])
 
     assert cells("", "ConfigMap", {"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}}) == [
         "c",
@@ -346,16 +332,7 @@ def test_a_malformed_object_yields_empty_cells_not_an_error() -> None:
         "spec": {"containers": "oops"},
         "status": {"containerStatuses": [{"restartCount": "x"}]},
     }
-    table = render_table(
-        [pod],
-        kind_is_list=True,
-        printer_columns=None,
-        resource_version="1",
-        continue_=None,
-        group="",
-        kind="Pod",
-        now=NOW,
-    )
+    table = builtin_table("", "Pod", pod)
     assert table["rows"][0]["cells"][0] == "p"
     assert table["rows"][0]["cells"][3] is None
 
