@@ -7,7 +7,7 @@ the outcome's delay the way the reactor does (sleeping it, which is instant on a
 from __future__ import annotations
 
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -19,7 +19,12 @@ from tests.kopfexample import NAMESPACE, body, crd, create_kopfexamples
 from trikopf.actions.posting import EventPoster
 from trikopf.apiserver import ApiServer
 from trikopf.client import ApiClient, NotFound, load_kubeconfig, open_client
-from trikopf.processing import ObjectState, ProcessingOutcome, process_event
+from trikopf.processing import (
+    ObjectState,
+    ProcessingOutcome,
+    prepare_raw_handler,
+    process_event,
+)
 from trikopf.settings import OperatorSettings
 from trikopf.structs import Resource, WatchEvent
 
@@ -75,6 +80,17 @@ class Harness:
             memo=self.memo,
             poster=self.poster,
             state=state,
+        )
+
+    def raw_handler(self) -> Callable[[WatchEvent], Awaitable[None]]:
+        """The on.event path for this resource, as the reactor prepares it for a raw watch."""
+        return prepare_raw_handler(
+            registry=self.registry,
+            settings=self.settings,
+            resource=self.resource,
+            client=self.client,
+            memo=self.memo,
+            poster=self.poster,
         )
 
     async def settle(self, name: str = "obj", *, max_rounds: int = 50) -> int:

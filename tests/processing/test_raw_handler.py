@@ -6,7 +6,6 @@ from typing import Any
 
 import trikopf
 from tests.processing.conftest import Harness
-from trikopf.processing import prepare_raw_handler
 from trikopf.structs import WatchEvent
 
 
@@ -28,14 +27,7 @@ async def test_prepared_handlers_see_every_raw_event_with_filters_and_errors_log
     def filtered(**_: Any) -> None:
         seen.append(("filtered", "", None))
 
-    handle = prepare_raw_handler(
-        registry=harness.registry,
-        settings=harness.settings,
-        resource=harness.resource,
-        client=harness.client,
-        memo=harness.memo,
-        poster=harness.poster,
-    )
+    handle = harness.raw_handler()
     body = await harness.create()
     for type_ in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
         await handle(WatchEvent(type=type_, object=body))
@@ -54,14 +46,7 @@ async def test_prepared_handlers_patches_are_sent(harness: Harness) -> None:
     def on_event(patch: trikopf.Patch, **_: Any) -> None:
         patch.metadata.annotations["seen-by"] = "event-handler"
 
-    handle = prepare_raw_handler(
-        registry=harness.registry,
-        settings=harness.settings,
-        resource=harness.resource,
-        client=harness.client,
-        memo=harness.memo,
-        poster=harness.poster,
-    )
+    handle = harness.raw_handler()
     body = await harness.create()
     await handle(WatchEvent(type="ADDED", object=body))
     stored = await harness.get()
