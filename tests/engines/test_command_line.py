@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import pathlib
-import socket
 
 import httpx
 import pytest
 
+from tests.ports import free_port
 from trikopf.testing import open_operator_process
 
 EXAMPLES = pathlib.Path(__file__).parent.parent.parent / "examples"
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])

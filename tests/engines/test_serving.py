@@ -17,17 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import trikopf
 from tests.engines.conftest import NAMESPACE, Cluster, Moments, quiet_settings
+from tests.ports import free_port
 
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _LogSignal(logging.Handler):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 import trikopf
+from tests.ports import free_port
 from tests.registries import fresh_default_registry
 from trikopf.cli import load_handlers
 from trikopf.client import ApiClient, ConnectionInfo
@@ -133,13 +133,7 @@ async def check_startup_cleanup(client: ApiClient, resource: Resource) -> None:
     assert body["status"]["use_pool"] == {"pool": "example-pool", "uses": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-PROBES_LISTEN = f"127.0.0.1:{_free_port()}"
+PROBES_LISTEN = f"127.0.0.1:{free_port()}"
 
 
 async def check_probes(client: ApiClient, resource: Resource) -> None:
