@@ -68,6 +68,11 @@ def body(name: str = "obj", spec: Any = None, **meta: Any) -> dict[str, Any]:
     }
 
 
+def kex(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
+    """A KopfExample in ``namespace`` with exactly this spec (empty unless given)."""
+    return body(name, spec, namespace=namespace)
+
+
 async def create_kopfexamples(client: ApiClient, definition: dict[str, Any]) -> Resource:
     """Create the CRD through ``client`` and wait (10 s at most) until it is served."""
     crds = await client.resolve("customresourcedefinitions")

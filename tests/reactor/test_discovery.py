@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 import trikopf
+from tests.kopfexample import kex
 from trikopf.client import ApiClient, ConnectionInfo
 from trikopf.reactor import ObjectScope
 from trikopf.reactor.manifests import apply_manifests, load_manifests
@@ -17,15 +18,6 @@ from trikopf.structs import Resource, WatchEvent
 from trikopf.testing import open_operator, wait_for_object
 
 EXAMPLES = pathlib.Path(__file__).parent.parent.parent / "examples"
-
-
-def kex(name: str, namespace: str = "default") -> dict[str, Any]:
-    return {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfExample",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {},
-    }
 
 
 def fast_settings() -> trikopf.OperatorSettings:

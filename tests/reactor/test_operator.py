@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 import trikopf
+from tests.kopfexample import kex
 from trikopf.apiserver import ApiServer
 from trikopf.client import ApiClient, ConnectionInfo
 from trikopf.reactor.manifests import apply_manifests, load_manifests
@@ -16,15 +17,6 @@ from trikopf.structs import Resource
 from trikopf.testing import open_operator, wait_for_object
 
 EXAMPLES = pathlib.Path(__file__).parent.parent.parent / "examples"
-
-
-def kex(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfExample",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
 
 
 def fast_settings() -> trikopf.OperatorSettings:

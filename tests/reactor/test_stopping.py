@@ -9,18 +9,10 @@ import anyio
 import anyio.abc
 
 import trikopf
+from tests.kopfexample import kex
 from trikopf.client import ApiClient, ConnectionInfo
 from trikopf.structs import Resource
 from trikopf.testing import open_operator
-
-
-def kex(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfExample",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {},
-    }
 
 
 def settings_with_grace(grace: float) -> trikopf.OperatorSettings:
