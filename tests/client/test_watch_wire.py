@@ -46,6 +46,8 @@ CHUNKED_HEAD = (
 class Script:
     """Answers the n-th connection with ``answers[n]`` (sent in one write), then closes it."""
 
+    keep_open = False
+
     def __init__(self, answers: list[bytes]) -> None:
         self.answers = answers
         self.targets: list[str] = []
@@ -59,6 +61,8 @@ class Script:
             index = len(self.targets) - 1
             if index < len(self.answers):
                 await stream.send(self.answers[index])
+            if self.keep_open:
+                await anyio.sleep_forever()
 
 
 @pytest.fixture
@@ -167,16 +171,7 @@ async def test_a_server_that_keeps_cutting_the_stream_is_given_up_on(
 class KeepOpen(Script):
     """Like :class:`Script`, but keeps each connection open after answering."""
 
-    async def serve(self, stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += await stream.receive()
-            self.targets.append(head.split(b" ", 2)[1].decode())
-            index = len(self.targets) - 1
-            if index < len(self.answers):
-                await stream.send(self.answers[index])
-            await anyio.sleep_forever()
+    keep_open = True
 
 
 async def test_a_body_with_a_content_length_ends_after_that_many_bytes() -> None:
