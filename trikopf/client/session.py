@@ -23,6 +23,9 @@ class ClientSettings:
     time spent on retrying one request. ``rate_limit`` is requests per second on average with
     bursts of ``rate_burst`` (``math.inf`` disables the limiter). ``watch_inactivity_timeout``
     is the default silence after which a watch stream counts as dead (``None``: never).
+    ``max_connections`` bounds the connections that requests use at the same time; all of them
+    are kept alive for the next requests (watches have a connection each, outside this bound),
+    and requests beyond it wait, first come first served, up to ``request_timeout``.
     """
 
     request_timeout: float = 30.0
