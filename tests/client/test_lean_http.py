@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from tests.client.conftest import FAST, kex_body
-from trikopf.apiserver import ApiServer
+from trikopf.apiserver import ApiServer, open_apiserver
 from trikopf.client import ApiClient, ApiConnectionError, ServerError, load_kubeconfig, open_client
+from trikopf.client.auth import build_ssl_context
 from trikopf.client.http11 import Http11Pool
 from trikopf.structs import Resource
 
@@ -265,3 +266,20 @@ async def test_a_cancelled_request_closes_its_connection_and_others_go_on() -> N
         assert pool.idle_connections == 0
         assert (await pool.request("GET", "/fast")).status_code == 200
     assert server.connections == 2
+
+
+async def test_https_connections_are_kept_alive_and_reused(tmp_path: pathlib.Path) -> None:
+    async with open_apiserver(tls=True, token="sesame") as server:
+        info = load_kubeconfig(server.write_kubeconfig(tmp_path / "config"))
+        context = build_ssl_context(info)
+        pool = Http11Pool(
+            info.server, ssl_context=context, headers={"Authorization": "Bearer sesame"}
+        )
+        try:
+            for _ in range(5):
+                response = await pool.request("GET", "/api/v1/namespaces")
+                assert response.status_code == 200
+                assert b"default" in response.content
+            assert pool.opened == 1  # TLS session tickets do not look like a closed connection
+        finally:
+            await pool.aclose()
