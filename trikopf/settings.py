@@ -148,7 +148,10 @@ class NetworkingSettings:
     - ``max_concurrent_writes``: how many processing rounds may send their PATCH at the same
       time; the others wait their turn. Thousands of requests queued inside the HTTP pool cost
       far more CPU (connections opened and closed, the pool scanned per request) than a short
-      wait here; 20 matches the connections the client keeps alive.
+      wait here. The client keeps up to its ``max_connections`` (100 by default) connections
+      alive, which other requests (reads, Events, leases) share with these writes; a value
+      above ``max_connections`` only moves the queue into the connection pool. A round that
+      waits here holds no connection.
     """
 
     connect_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
