@@ -6,6 +6,7 @@ Public names are re-exported here explicitly; ``__all__`` is kept sorted.
 from __future__ import annotations
 
 from trikopf import on
+from trikopf._util.collector import tune_garbage_collector
 from trikopf.actions.posting import event, exception, info, warn
 from trikopf.bodies import Annotations, Body, Labels, Logger, Memo, Meta, Patch, Spec, Status
 from trikopf.causes import Reason
@@ -127,5 +128,6 @@ __all__ = [
     "run",
     "set_default_registry",
     "timer",
+    "tune_garbage_collector",
     "warn",
 ]
