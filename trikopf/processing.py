@@ -30,7 +30,14 @@ from trikopf.actions.patching import PatchClient, apply_merge_patch, apply_patch
 from trikopf.actions.posting import EventPoster, set_current_poster
 from trikopf.actions.progress import HandlerState, Progress, wall_now
 from trikopf.bodies import Body, Memo, Patch
-from trikopf.causes import ChangeCause, Reason, detect_change_cause, encode_essence, essence_of
+from trikopf.causes import (
+    ChangeCause,
+    Reason,
+    detect_change_cause,
+    encode_essence,
+    essence_of,
+    same_essence,
+)
 from trikopf.client.errors import BadRequest, ClientError, Invalid
 from trikopf.diffs import reduce, resolve
 from trikopf.registry import ChangingHandler, OperatorRegistry, ResourceHandler
@@ -89,25 +96,32 @@ def _shared_memo(memo: Any) -> Any:
 
 
 class ObjectState:
-    """What the reactor keeps per live object between rounds (tiny: four slots).
+    """What the reactor keeps per live object between rounds (tiny: five slots).
 
     - ``seen``: this operator process has run a round for the object (so it is not "resumed").
     - ``awaiting``: the resourceVersion our last PATCH produced; older bodies still in flight on
       the watch are skipped until the watch catches up, so a round never acts on stale state.
+    - ``echo``: the resourceVersion of the body our last PATCH returned, kept only when that
+      body needs nothing more (see :func:`_settled`): the watch event that brings it back (our
+      own echo) ends its round at once, with no cause detection.
     - ``failures``: consecutive rounds whose changes could not be sent (for the backoff).
     - ``memo``: the object's own memo (see :func:`object_memo`), made when a handler first runs.
     """
 
-    __slots__ = ("awaiting", "failures", "memo", "seen")
+    __slots__ = ("awaiting", "echo", "failures", "memo", "seen")
 
     def __init__(self) -> None:
         self.seen = False
         self.awaiting: int | None = None
+        self.echo: int | None = None
         self.failures = 0
         self.memo: Any = None
 
     def __repr__(self) -> str:
-        return f"ObjectState(seen={self.seen}, awaiting={self.awaiting}, failures={self.failures})"
+        return (
+            f"ObjectState(seen={self.seen}, awaiting={self.awaiting}, echo={self.echo}, "
+            f"failures={self.failures})"
+        )
 
 
 def object_memo(state: Any, root: Any) -> Any:
@@ -168,6 +182,52 @@ def _touches_essence(changes: Mapping[str, Any]) -> bool:
     return False
 
 
+def _settled(
+    registry: OperatorRegistry,
+    resource: Resource,
+    settings: OperatorSettings,
+    *,
+    accounted: Mapping[str, Any],
+    sent: Mapping[str, Any],
+    cause: ChangeCause,
+) -> bool:
+    """Whether a finished round's PATCH response needs no round of its own when it comes back.
+
+    ``accounted`` is the body the round's cause was detected on. Other writers may have changed
+    the object between that body and our PATCH (a merge-patch carries no resourceVersion), and
+    the response then shows their change: it is settled only when a round on it would find
+    nothing to do, that is the same essence as accounted for and stored, no progress, no
+    deletion, and a finalizer that no handler filter could want added or removed.
+    """
+    persistence = settings.persistence
+    if cause.essence is None:
+        return False
+    meta = sent.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    annotations = meta.get("annotations") or {}
+    if progress_annotation(settings) in annotations:
+        return False
+    if annotations.get(essence_annotation(settings)) != cause.essence:
+        return False
+    if not same_essence(accounted, sent, prefix=persistence.annotation_prefix):
+        return False
+    # The same test as the no-op shortcut of process_event: the finalizer is as it should be.
+    wanting: list[ResourceHandler] = [
+        h for h in registry.changing_handlers_for(resource) if h.requires_finalizer
+    ]
+    wanting.extend(registry.daemon_handlers_for(resource))
+    wanting.extend(registry.timer_handlers_for(resource))
+    has_finalizer = persistence.finalizer in (meta.get("finalizers") or ())
+    if not wanting:
+        return not has_finalizer
+    unfiltered = any(
+        h.labels is None and h.annotations is None and h.when is None and h.value is None
+        for h in wanting
+    )
+    return unfiltered and has_finalizer
+
+
 def _defaults(settings: OperatorSettings) -> Defaults:
     execution = settings.execution
     return Defaults(
@@ -216,6 +276,13 @@ async def process_event(
         if rv is not None and rv < state.awaiting:
             return ProcessingOutcome()  # our own newer patch is still on its way
         state.awaiting = None
+        echo, state.echo = state.echo, None
+        if echo is not None and rv == echo and not event.listed:
+            # The body our own last PATCH returned, which that round already checked needs
+            # nothing more: no cause to detect. A relist may have hidden other changes before
+            # it, so a listed body is examined in full.
+            return ProcessingOutcome()
+    state.echo = None
 
     persistence = settings.persistence
     prefix = persistence.annotation_prefix
@@ -417,6 +484,16 @@ async def process_event(
                 logger.debug("%s is gone; the round ends here.", olog.extra)
                 return ProcessingOutcome(gone=True)
             state.awaiting = _rv(sent)
+            if (
+                finished
+                and not release
+                and not user_changes
+                and state.awaiting is not None
+                and _settled(
+                    registry, resource, settings, accounted=event.object, sent=sent, cause=cause
+                )
+            ):
+                state.echo = state.awaiting
         state.failures = 0
     except ClientError as exc:
         state.failures += 1
