@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "prepare_raw_handler",
     "process_event",
     "progress_annotation",
+    "release_untouched_memo",
 ]
 
 logger = logging.getLogger("trikopf.processing")
@@ -105,7 +107,8 @@ class ObjectState:
       body needs nothing more (see :func:`_settled`): the watch event that brings it back (our
       own echo) ends its round at once, with no cause detection.
     - ``failures``: consecutive rounds whose changes could not be sent (for the backoff).
-    - ``memo``: the object's own memo (see :func:`object_memo`), made when a handler first runs.
+    - ``memo``: the object's own memo (see :func:`object_memo`), kept only once a handler has
+      changed it or handed it on (see :func:`release_untouched_memo`).
     """
 
     __slots__ = ("awaiting", "echo", "failures", "memo", "seen")
@@ -140,6 +143,33 @@ def object_memo(state: Any, root: Any) -> Any:
         except AttributeError:
             return root
     return memo
+
+
+_MISSING = object()
+
+
+def release_untouched_memo(state: Any, root: Any) -> None:
+    """Drop ``state.memo`` if it is still an untouched copy of ``root`` that nobody else holds.
+
+    Copy-on-write in effect: every round that runs handlers gets a copy (:func:`object_memo`),
+    but an object keeps it between rounds only if a handler changed it (assigned, deleted a
+    key) or handed it to something that still holds it (a daemon, a task, a closure, a list).
+    An untouched copy is indistinguishable from a fresh copy of ``root``, which the next round
+    makes. Synchronous; never awaits.
+    """
+    memo = getattr(state, "memo", None)
+    if memo is None or type(memo) is not type(root) or not isinstance(root, dict):
+        return
+    getrefcount = getattr(sys, "getrefcount", None)
+    # Three references: the state's slot, the local name, and getrefcount's own argument.
+    if getrefcount is None or getrefcount(memo) > 3:
+        return
+    if len(memo) != len(root) or getattr(memo, "__dict__", None):
+        return
+    for key, value in memo.items():
+        if root.get(key, _MISSING) is not value:
+            return
+    state.memo = None
 
 
 @attrs.frozen(kw_only=True)
@@ -239,6 +269,44 @@ def _defaults(settings: OperatorSettings) -> Defaults:
 
 
 async def process_event(
+    *,
+    registry: OperatorRegistry,
+    settings: OperatorSettings,
+    resource: Resource,
+    event: WatchEvent,
+    client: PatchClient,
+    memo: Any,
+    poster: EventPoster | None,
+    state: ObjectState,
+) -> ProcessingOutcome:
+    """Run one processing round for the newest event of one object.
+
+    Runs in the caller's task: async handlers in it, sync ones in worker threads (bounded). Returns
+    when the due handlers have run and the round's changes are sent (or the object turned out to
+    be gone). Handler errors never escape (they become retries or failures); API errors while
+    sending become a delayed round. Cancellation (the operator stopping) passes through; changes
+    of an interrupted round are not sent, so its handlers run again in a later round.
+
+    Afterwards the object's memo copy is dropped again if no handler touched it (see
+    :func:`release_untouched_memo`): an idle object keeps no memo of its own.
+    """
+    outcome = await _process_round(
+        registry=registry,
+        settings=settings,
+        resource=resource,
+        event=event,
+        client=client,
+        memo=memo,
+        poster=poster,
+        state=state,
+    )
+    # The round's frames are gone now: only the state (and whoever a handler gave it to)
+    # still refers to the memo copy.
+    release_untouched_memo(state, _shared_memo(memo))
+    return outcome
+
+
+async def _process_round(
     *,
     registry: OperatorRegistry,
     settings: OperatorSettings,
