@@ -15,6 +15,7 @@ one per live object and drops it when the object is gone).
 from __future__ import annotations
 
 import copy
+import datetime
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,7 +26,7 @@ import anyio.lowlevel
 import attrs
 
 from trikopf.actions.execution import Defaults, execute_handler
-from trikopf.actions.invocation import build_kwargs, invoke
+from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
 from trikopf.actions.loggers import ObjectLogger
 from trikopf.actions.patching import PatchClient, apply_merge_patch, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster, set_current_poster
@@ -675,6 +676,7 @@ async def handle_raw_event(
 
 
 _RAW_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+_NO_TIME = datetime.timedelta(0)  # the runtime of a call without a start time (immutable)
 
 
 def prepare_raw_handler(
@@ -708,14 +710,25 @@ def prepare_raw_handler(
         raw = event.object
         olog = ObjectLogger(raw, poster=post_to, level=level)
         patch = Patch()
-        kwargs = build_kwargs(
-            body=Body(raw),
-            patch=patch,
-            logger=olog,
-            memo=shared,
-            resource=resource,
-            event={"type": kind, "object": raw},
-            type=kind,
+        # The same names as build_kwargs(); the views of the body are made only if read.
+        kwargs = BodyKwargs(
+            raw,
+            {
+                "patch": patch,
+                "logger": olog,
+                "memo": shared,
+                "resource": resource,
+                "param": None,
+                "reason": None,
+                "diff": None,
+                "old": None,
+                "new": None,
+                "retry": 0,
+                "started": None,
+                "runtime": _NO_TIME,
+                "event": {"type": kind, "object": raw},
+                "type": kind,
+            },
         )
         for handler in handlers:
             kwargs["param"] = handler.param  # invoke() hands each handler its own copy

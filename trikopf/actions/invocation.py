@@ -14,7 +14,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import anyio
@@ -22,11 +22,12 @@ import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
+from trikopf.bodies import Body
 from trikopf.errors import PermanentError
 from trikopf.hierarchies import current_owner
 from trikopf.structs import SpecError, structure_spec
 
-__all__ = ["build_kwargs", "invoke", "thread_limiter"]
+__all__ = ["BodyKwargs", "build_kwargs", "invoke", "thread_limiter"]
 
 _LIMITERS: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
     "trikopf_thread_limiters"
@@ -156,6 +157,101 @@ def build_kwargs(
     return kwargs
 
 
+def _body_views(body: Body) -> dict[str, Any]:
+    meta = body.metadata
+    return {
+        "body": body,
+        "spec": body.spec,
+        "meta": meta,
+        "metadata": meta,
+        "status": body.status,
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+        "labels": meta.labels,
+        "annotations": meta.annotations,
+    }
+
+
+_BODY_NAMES = (
+    "body",
+    "spec",
+    "meta",
+    "metadata",
+    "status",
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "annotations",
+)
+_BODY_KEYS = frozenset(_BODY_NAMES)
+
+
+class BodyKwargs(MutableMapping[str, Any]):
+    """Handler kwargs whose body-derived values (``body``, ``spec``, ``meta``, ``labels``, ...)
+    are made only when something reads one of them, then all at once and kept.
+
+    The other values are given as a plain dict (``values``) and can be set or replaced like in a
+    dict. One instance serves all the handlers of one event; :func:`invoke` reads only the names
+    a handler's signature has, so a handler that takes ``event`` alone makes no views at all.
+    Iteration yields the same names as :func:`build_kwargs` gives (body names first).
+    """
+
+    __slots__ = ("_body", "_raw", "_values", "_views")
+
+    def __init__(self, raw: Mapping[str, Any], values: dict[str, Any]) -> None:
+        self._raw = raw
+        self._values = values
+        self._body: Body | None = None
+        self._views: dict[str, Any] | None = None
+
+    def body(self) -> Body:
+        """The ``body`` view alone (it reads nothing of the object until it is used)."""
+        if self._views is not None:
+            return self._views["body"]  # type: ignore[no-any-return]
+        body = self._body
+        if body is None:
+            body = self._body = Body(self._raw)
+        return body
+
+    def _make_views(self) -> dict[str, Any]:
+        views = self._views = _body_views(self.body())
+        return views
+
+    def __getitem__(self, key: str) -> Any:
+        if key in _BODY_KEYS:
+            views = self._views
+            if views is None:
+                views = self._make_views()
+            return views[key]
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in _BODY_KEYS or key in self._values
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in _BODY_KEYS:
+            views = self._views
+            if views is None:
+                views = self._make_views()
+            views[key] = value
+        else:
+            self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in _BODY_KEYS:
+            raise KeyError(f"{key!r} is made from the body and cannot be removed")
+        del self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from _BODY_NAMES
+        yield from self._values
+
+    def __len__(self) -> int:
+        return len(_BODY_NAMES) + len(self._values)
+
+
 async def invoke(
     fn: Callable[..., Any],
     kwargs: Mapping[str, Any],
@@ -176,9 +272,10 @@ async def invoke(
     if sig.takes_all:
         call_kwargs = dict(kwargs)
     else:
-        call_kwargs = {k: v for k, v in kwargs.items() if k in sig.names}
+        # Only the named values are read: a lazy mapping (BodyKwargs) makes no others.
+        call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
     # trikopf.adopt() & co. take the running handler's object as the default owner.
-    owner = kwargs.get("body")
+    owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
     token = current_owner.set(owner) if owner is not None else None
     try:
         return await _call(fn, sig, call_kwargs, thread_limit=thread_limit)

@@ -1,0 +1,112 @@
+"""The keyword arguments of raw event handlers make the body's views only when read."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
+from trikopf.bodies import Body, Patch
+
+
+class Recording(Mapping[str, Any]):
+    """A raw body that remembers which of its keys were read."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.read: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.append(key)
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+RAW = {
+    "apiVersion": "kopf.dev/v1",
+    "kind": "KopfExample",
+    "metadata": {"name": "obj", "namespace": "ns", "uid": "u1", "labels": {"a": "1"}},
+    "spec": {"size": 1},
+    "status": {"ok": True},
+}
+
+
+def _values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "patch": Patch(),
+        "logger": None,
+        "memo": None,
+        "resource": None,
+        "param": None,
+        "reason": None,
+        "diff": None,
+        "old": None,
+        "new": None,
+        "retry": 0,
+        "started": None,
+        "runtime": datetime.timedelta(0),
+        "event": {"type": "ADDED", "object": raw},
+        "type": "ADDED",
+    }
+
+
+def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
+    values = _values(RAW)
+    lazy = BodyKwargs(RAW, dict(values))
+    eager = build_kwargs(
+        body=Body(RAW),
+        patch=values["patch"],
+        logger=None,
+        memo=None,
+        resource=None,
+        event=values["event"],
+        type="ADDED",
+    )
+    assert dict(lazy) == eager
+    assert list(lazy) == list(eager)
+    assert len(lazy) == len(eager)
+    assert lazy["labels"] == {"a": "1"}
+    assert lazy["name"] == "obj"
+
+
+async def test_a_handler_that_takes_only_the_event_makes_no_views() -> None:
+    raw = Recording(RAW)
+    kwargs = BodyKwargs(raw, _values(raw))
+    seen: list[Any] = []
+
+    async def fn(event: Any) -> None:
+        seen.append(event["type"])
+
+    await invoke(fn, kwargs, thread_limit=1)
+    assert seen == ["ADDED"]
+    assert raw.read == []
+
+    async def wants_spec(spec: Any) -> None:
+        seen.append(dict(spec))
+
+    await invoke(wants_spec, kwargs, thread_limit=1)
+    assert seen == ["ADDED", {"size": 1}]
+    assert raw.read  # the views were made for it
+
+
+def test_lazy_kwargs_take_new_values_and_refuse_to_drop_body_names() -> None:
+    kwargs = BodyKwargs(RAW, _values(RAW))
+    kwargs["param"] = 7
+    kwargs["spec"] = {"size": 2}
+    assert kwargs["param"] == 7
+    assert kwargs["spec"] == {"size": 2}
+    assert "body" in kwargs and "event" in kwargs and "nothing" not in kwargs
+    with pytest.raises(KeyError):
+        kwargs["nothing"]
+    with pytest.raises(KeyError, match="made from the body"):
+        del kwargs["body"]
+    del kwargs["param"]
+    assert "param" not in kwargs
