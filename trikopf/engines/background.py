@@ -65,7 +65,11 @@ class Scope(Protocol):
     """What the engine needs of an object's scope (:class:`~trikopf.reactor.objects.ObjectScope`)."""
 
     def start_soon(
-        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        cancel_scope: anyio.CancelScope | None = None,
     ) -> None: ...
 
 
@@ -138,15 +142,29 @@ class BackgroundStatistics:
 
 @attrs.define(eq=False)
 class BackgroundTask:
-    """One daemon or timer of one object: its flag, its cancel scope, and its end."""
+    """One daemon or timer of one object: its flag, its cancel scope, and its end.
+
+    The cancel scope is the only one the task has: the object's scope cancels it when the object
+    is gone, and a stop request puts a deadline on it.
+    """
 
     engine: BackgroundEngine
     obj: _ObjectTasks
     handler: BackgroundHandler
     stopped: DaemonStopped
     cancel_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
-    done: anyio.Event = attrs.field(factory=anyio.Event)
     stop_started: float | None = None
+    ended: bool = False
+    # Made only when someone waits for the end (a deletion): a running daemon costs no event.
+    _done: anyio.Event | None = None
+
+    async def wait_until_ended(self) -> None:
+        """Return when the task has ended (at once if it has); cancelled with the caller."""
+        if self.ended:
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
 
     @property
     def is_daemon(self) -> bool:
@@ -221,7 +239,9 @@ class BackgroundTask:
                 await body(self)
         finally:
             engine.count(self, -1)
-            self.done.set()
+            self.ended = True
+            if self._done is not None:
+                self._done.set()
             if self.obj.tasks.get(self.handler.id) is self:
                 del self.obj.tasks[self.handler.id]
             engine.forget_if_empty(self.obj)
@@ -234,7 +254,10 @@ class BackgroundTask:
         log = ObjectLogger(self.obj.live.raw, poster=None)
         took = anyio.current_time() - self.stop_started
         reason = self.stopped.reason.value if self.stopped.reason else "stop requested"
-        if self.cancel_scope.cancelled_caught:
+        # The scope is also the one the object cancels when it is gone: only a passed deadline
+        # means that the task overran its graceful window.
+        overran = anyio.current_time() >= self.cancel_scope.deadline
+        if self.cancel_scope.cancelled_caught and overran:
             how = "abandoned in its thread" if self.engine.is_sync(self.handler) else "cancelled"
             log.warning(
                 "%s %r did not stop within %gs (%s) and was %s.",
@@ -257,7 +280,8 @@ class _ObjectTasks:
     scope: Scope
     live: LiveBody
     tasks: dict[str, BackgroundTask] = attrs.field(factory=dict)
-    finished: set[str] = attrs.field(factory=set)
+    # The handlers that ended for good (returned, failed); made on the first one.
+    finished: set[str] | None = None
     essence: str | None = None
     last_change: float = 0.0
     memo: Any = None  # the object's own memo, shared with its change handlers
@@ -361,7 +385,7 @@ class BackgroundEngine:
         for task in waiting:
             task.request_stop(StopReason.DELETED)
         for task in waiting:
-            await task.done.wait()
+            await task.wait_until_ended()
 
     async def after_round(
         self, *, resource: Resource, event: WatchEvent, state: Any, scope: Scope
@@ -437,14 +461,15 @@ class BackgroundEngine:
                 matches = False
             running = obj.tasks.get(handler.id)
             if not matches:
-                obj.finished.discard(handler.id)  # matching again later starts it afresh
+                if obj.finished:
+                    obj.finished.discard(handler.id)  # matching again later starts it afresh
                 if running is not None:
                     running.request_stop(StopReason.FILTERED_OUT)
             elif (
                 running is None
                 and not deleting
                 and not self._exiting
-                and handler.id not in obj.finished
+                and not (obj.finished and handler.id in obj.finished)
             ):
                 self._start(obj, handler)
         self.forget_if_empty(obj)
@@ -458,4 +483,9 @@ class BackgroundEngine:
         )
         obj.tasks[handler.id] = task
         body = run_daemon if isinstance(handler, DaemonHandler) else run_timer
-        obj.scope.start_soon(task.run, body, name=f"{task.kind.lower()}:{handler.id}:{obj.uid}")
+        obj.scope.start_soon(
+            task.run,
+            body,
+            name=f"{task.kind.lower()}:{handler.id}:{obj.uid}",
+            cancel_scope=task.cancel_scope,  # one cancel scope per task, entered by task.run
+        )

@@ -53,7 +53,10 @@ async def run_daemon(task: BackgroundTask) -> None:
         result_state: HandlerState = outcome.state
         if result_state.done or result_state.failed:
             await task.send(outcome.result, patch)
-            task.obj.finished.add(handler.id)
+            obj = task.obj
+            if obj.finished is None:
+                obj.finished = set()
+            obj.finished.add(handler.id)
             if result_state.done and outcome.exception is None:
                 task.logger.info(
                     "Daemon %r has returned; it is not restarted for this object.", handler.id

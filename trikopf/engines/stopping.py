@@ -32,7 +32,8 @@ class DaemonStopped:
 
     def __init__(self) -> None:
         self._flag = False
-        self._event = anyio.Event()
+        # Made only when a daemon first waits: a daemon that never waits costs no event.
+        self._event: anyio.Event | None = None
         self.reason: StopReason | None = None
 
     def __bool__(self) -> bool:
@@ -51,16 +52,23 @@ class DaemonStopped:
         if self.reason is None:
             self.reason = reason
         self._flag = True
-        self._event.set()
+        if self._event is not None:
+            self._event.set()
 
     async def wait_async(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """In the event loop: wait until set or ``timeout`` seconds pass; return whether set."""
+        event = self._event
+        if event is None:
+            # Created set if the flag already is (both only in the event loop: no race).
+            event = self._event = anyio.Event()
+            if self._flag:
+                event.set()
         if timeout is None:
-            await self._event.wait()
+            await event.wait()
             return True
         with anyio.move_on_after(timeout):
-            await self._event.wait()
-        return self._event.is_set()
+            await event.wait()
+        return event.is_set()
 
 
 class AsyncDaemonStopped(DaemonStopped):

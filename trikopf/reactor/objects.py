@@ -92,31 +92,55 @@ class ObjectScope:
             self.stopping.set()
 
     def start_soon(
-        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        cancel_scope: anyio.CancelScope | None = None,
     ) -> None:
         """Start ``fn(*args)`` as a task of this object and return at once.
 
-        Does nothing once the object is gone (the scope was cancelled).
+        Does nothing once the object is gone (the scope was cancelled). A task that runs inside
+        a cancel scope of its own passes it as ``cancel_scope`` (``fn`` enters it): the object
+        then cancels that one, and the task costs one cancel scope instead of two.
         """
         if self._cancelled:
             return
-        cancel_scope = anyio.CancelScope()
+        entered = cancel_scope is None
+        if cancel_scope is None:
+            cancel_scope = anyio.CancelScope()
         self._cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
+        self._task_group.start_soon(
+            self._run_task,
+            cancel_scope,
+            entered,
+            fn,
+            args,
+            name=name or getattr(fn, "__name__", None),
+        )
 
-        async def tracked() -> None:
-            try:
+    async def _run_task(
+        self,
+        cancel_scope: anyio.CancelScope,
+        enter: bool,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+    ) -> None:
+        # A method, not a closure per task: a daemon holds no function object and cells of its own.
+        try:
+            if enter:
                 with cancel_scope:
                     await fn(*args)
-            except Exception as exc:
-                self._on_bug(self, exc)
-            finally:
-                self._cancel_scopes.discard(cancel_scope)
-                self.active -= 1
-                if not self.active:
-                    self._on_task_done()  # the worker may go idle now
-
-        self._task_group.start_soon(tracked, name=name or getattr(fn, "__name__", None))
+            else:
+                await fn(*args)
+        except Exception as exc:
+            self._on_bug(self, exc)
+        finally:
+            self._cancel_scopes.discard(cancel_scope)
+            self.active -= 1
+            if not self.active:
+                self._on_task_done()  # the worker may go idle now
 
     def cancel_tasks(self) -> None:
         """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
