@@ -1,0 +1,51 @@
+"""The small per-daemon pieces: a stop flag whose event is made on first wait, one cancel scope."""
+
+from __future__ import annotations
+
+import anyio
+
+from trikopf.engines.stopping import AsyncDaemonStopped, StopReason
+from trikopf.reactor.objects import ObjectScope
+
+
+async def test_a_stop_flag_set_before_anyone_waits_ends_the_first_wait_at_once() -> None:
+    stopped = AsyncDaemonStopped()
+    stopped.set_(StopReason.DELETED)
+    with anyio.fail_after(5):
+        assert await stopped.wait(3600) is True
+    assert stopped.reason is StopReason.DELETED
+
+
+async def test_a_stop_flag_wakes_a_daemon_that_waits_on_it() -> None:
+    stopped = AsyncDaemonStopped()
+    results: list[bool] = []
+
+    async def daemon() -> None:
+        results.append(await stopped.wait(3600))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon)
+            await anyio.wait_all_tasks_blocked()
+            stopped.set_(StopReason.OPERATOR_EXITING)
+    assert results == [True]
+
+
+async def test_a_task_with_its_own_cancel_scope_is_cancelled_with_its_object() -> None:
+    ended: list[str] = []
+    own = anyio.CancelScope()
+
+    async def task() -> None:
+        with own:
+            await anyio.sleep_forever()
+        ended.append("cancelled" if own.cancelled_caught else "returned")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope.start_soon(task, cancel_scope=own)
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 1
+            scope.cancel()
+    assert ended == ["cancelled"]
+    assert scope.active == 0
