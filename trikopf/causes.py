@@ -119,8 +119,11 @@ def same_essence(a: Mapping[str, Any], b: Mapping[str, Any], *, prefix: str) -> 
 
     Cheaper than comparing two essences: nothing is built or encoded, dicts compare in place.
     """
-    for key in a.keys() | b.keys():
-        if key not in _NON_ESSENCE_KEYS and a.get(key, _MISSING) != b.get(key, _MISSING):
+    for key, value in a.items():
+        if key not in _NON_ESSENCE_KEYS and b.get(key, _MISSING) != value:
+            return False
+    for key in b:
+        if key not in a and key not in _NON_ESSENCE_KEYS:
             return False
     ma = a.get("metadata") or {}
     mb = b.get("metadata") or {}
@@ -131,12 +134,14 @@ def same_essence(a: Mapping[str, Any], b: Mapping[str, Any], *, prefix: str) -> 
     if aa == ab:
         return True
     ours = prefix + "/"
-    for key in aa.keys() | ab.keys():
-        if key in _SYSTEM_ANNOTATIONS or key.startswith(ours):
-            continue
-        if aa.get(key, _MISSING) != ab.get(key, _MISSING):
+    for key, value in aa.items():
+        if ab.get(key, _MISSING) != value and not _ours_or_system(key, ours):
             return False
-    return True
+    return all(key in aa or _ours_or_system(key, ours) for key in ab)
+
+
+def _ours_or_system(key: str, ours: str) -> bool:
+    return key in _SYSTEM_ANNOTATIONS or key.startswith(ours)
 
 
 def encode_essence(essence: Mapping[str, Any], *, limit: int | None = None) -> str:

@@ -18,7 +18,7 @@ import copy
 import datetime
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -217,6 +217,8 @@ def _settled(
     registry: OperatorRegistry,
     resource: Resource,
     settings: OperatorSettings,
+    handlers: Sequence[ChangingHandler],
+    background: bool,
     *,
     accounted: Mapping[str, Any],
     sent: Mapping[str, Any],
@@ -244,11 +246,10 @@ def _settled(
     if not same_essence(accounted, sent, prefix=persistence.annotation_prefix):
         return False
     # The same test as the no-op shortcut of process_event: the finalizer is as it should be.
-    wanting: list[ResourceHandler] = [
-        h for h in registry.changing_handlers_for(resource) if h.requires_finalizer
-    ]
-    wanting.extend(registry.daemon_handlers_for(resource))
-    wanting.extend(registry.timer_handlers_for(resource))
+    wanting: list[ResourceHandler] = [h for h in handlers if h.requires_finalizer]
+    if background:
+        wanting.extend(registry.daemon_handlers_for(resource))
+        wanting.extend(registry.timer_handlers_for(resource))
     has_finalizer = persistence.finalizer in (meta.get("finalizers") or ())
     if not wanting:
         return not has_finalizer
@@ -559,7 +560,14 @@ async def _process_round(
                 and not user_changes
                 and state.awaiting is not None
                 and _settled(
-                    registry, resource, settings, accounted=event.object, sent=sent, cause=cause
+                    registry,
+                    resource,
+                    settings,
+                    handlers,
+                    background,
+                    accounted=event.object,
+                    sent=sent,
+                    cause=cause,
                 )
             ):
                 state.echo = state.awaiting
