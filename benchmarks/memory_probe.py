@@ -27,7 +27,13 @@ import harness  # noqa: E402
 
 class _Probe(harness.Trikopf):
     def argv(self, script: Path, kubeconfig: Path) -> list[str]:
-        return [sys.executable, "-X", "tracemalloc=12", *super().argv(script, kubeconfig)[1:]]
+        frames = os.environ.get("BENCH_TRACE_FRAMES", "12")  # fewer: faster, less detail
+        return [
+            sys.executable,
+            "-X",
+            f"tracemalloc={frames}",
+            *super().argv(script, kubeconfig)[1:],
+        ]
 
     def script(self) -> Path:
         return harness.OPERATORS / "trikopf_probe.py"

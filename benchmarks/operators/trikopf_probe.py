@@ -1,7 +1,8 @@
 """The benchmark operator of ``trikopf_operator.py``, plus a memory probe on SIGUSR2.
 
-Run by ``benchmarks/memory_probe.py`` under ``python -X tracemalloc=25``: on each SIGUSR2 it
+Run by ``benchmarks/memory_probe.py`` under ``python -X tracemalloc``: on each SIGUSR2 it
 dumps a tracemalloc snapshot and the live objects by type to ``BENCH_PROBE_DIR/<n>.*``.
+``BENCH_WORKER_LIMIT=n`` sets ``settings.processing.worker_limit`` (an experiment).
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trikopf_operator  # noqa: F401  (registers the workload's handlers)
 
 _DIR = os.environ["BENCH_PROBE_DIR"]
+
+if os.environ.get("BENCH_WORKER_LIMIT"):
+    import trikopf.on
+
+    @trikopf.on.startup()
+    async def _limit_workers(settings: trikopf.OperatorSettings, **_: object) -> None:
+        # An experiment: bound the rounds in flight, to see what a burst's peak costs in RSS.
+        settings.processing.worker_limit = int(os.environ["BENCH_WORKER_LIMIT"])
+
 _count = [0]
 
 
