@@ -131,10 +131,11 @@ class ObjectState:
 def object_memo(state: Any, root: Any) -> Any:
     """The memo that the handlers of one object receive: a shallow copy of the operator's.
 
-    As in Kopf: made once per object (and kept on ``state.memo`` while the object lives), so
-    what a handler assigns (``memo.task = ...``) stays with its object, while mutable values put
-    into the operator's memo by startup handlers are shared by all objects. A ``state`` that
-    cannot keep it gets the operator's memo itself.
+    As in Kopf, what a handler assigns (``memo.task = ...``) stays with its object, while
+    mutable values put into the operator's memo by startup handlers are shared by all objects.
+    The copy is kept on ``state.memo``; after the round :func:`release_untouched_memo` drops it
+    again if no handler changed it, so only objects whose handlers use their memo keep one. A
+    ``state`` that cannot keep it gets the operator's memo itself.
     """
     memo = getattr(state, "memo", None)
     if memo is None:
