@@ -28,6 +28,7 @@ if os.environ.get("BENCH_WORKER_LIMIT"):
         # An experiment: bound the rounds in flight, to see what a burst's peak costs in RSS.
         settings.processing.worker_limit = int(os.environ["BENCH_WORKER_LIMIT"])
 
+
 _count = [0]
 
 
