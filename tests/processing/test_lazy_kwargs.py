@@ -72,6 +72,8 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
     )
     assert dict(lazy) == eager
     assert list(lazy) == list(eager)
+    assert lazy.as_dict() == eager
+    assert list(lazy.as_dict()) == list(eager)
     assert len(lazy) == len(eager)
     assert lazy["labels"] == {"a": "1"}
     assert lazy["name"] == "obj"
@@ -95,6 +97,12 @@ async def test_a_handler_that_takes_only_the_event_makes_no_views() -> None:
     await invoke(wants_spec, kwargs, thread_limit=1)
     assert seen == ["ADDED", {"size": 1}]
     assert raw.read  # the views were made for it
+
+    async def takes_all(**kwargs: Any) -> None:
+        seen.append(sorted(kwargs))
+
+    await invoke(takes_all, kwargs, thread_limit=1)
+    assert seen[-1] == sorted(kwargs)
 
 
 def test_lazy_kwargs_take_new_values_and_refuse_to_drop_body_names() -> None:

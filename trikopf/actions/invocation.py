@@ -215,6 +215,13 @@ class BodyKwargs(MutableMapping[str, Any]):
             body = self._body = Body(self._raw)
         return body
 
+    def as_dict(self) -> dict[str, Any]:
+        """All the kwargs as a new plain dict (the views made if they were not yet)."""
+        views = self._views
+        if views is None:
+            views = self._make_views()
+        return {**views, **self._values}
+
     def _make_views(self) -> dict[str, Any]:
         views = self._views = _body_views(self.body())
         return views
@@ -270,7 +277,7 @@ async def invoke(
     except TypeError:  # an unhashable callable: analyse it every time
         sig = _analyse.__wrapped__(fn)
     if sig.takes_all:
-        call_kwargs = dict(kwargs)
+        call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
     else:
         # Only the named values are read: a lazy mapping (BodyKwargs) makes no others.
         call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
