@@ -111,7 +111,9 @@ def test_lazy_kwargs_take_new_values_and_refuse_to_drop_body_names() -> None:
     kwargs["spec"] = {"size": 2}
     assert kwargs["param"] == 7
     assert kwargs["spec"] == {"size": 2}
-    assert "body" in kwargs and "event" in kwargs and "nothing" not in kwargs
+    assert "body" in kwargs
+    assert "event" in kwargs
+    assert "nothing" not in kwargs
     with pytest.raises(KeyError):
         kwargs["nothing"]
     with pytest.raises(KeyError, match="made from the body"):
