@@ -320,14 +320,7 @@ async def _process_round(
     poster: EventPoster | None,
     state: ObjectState,
 ) -> ProcessingOutcome:
-    """Run one processing round for the newest event of one object.
-
-    Runs in the caller's task: async handlers in it, sync ones in worker threads (bounded). Returns
-    when the due handlers have run and the round's changes are sent (or the object turned out to
-    be gone). Handler errors never escape (they become retries or failures); API errors while
-    sending become a delayed round. Cancellation (the operator stopping) passes through; changes
-    of an interrupted round are not sent, so its handlers run again in a later round.
-    """
+    """The round itself, as :func:`process_event` describes it (without the memo release)."""
     if event.type == "DELETED":
         return ProcessingOutcome(gone=True)
     if event.type not in ("ADDED", "MODIFIED"):

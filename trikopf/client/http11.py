@@ -26,9 +26,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import anyio
 import httpcore
 import httpx
-import sniffio
 
-from trikopf.client.transport import as_httpx_error
+from trikopf.client.transport import NetworkBackends, as_httpx_error
 
 __all__ = ["Http11Pool", "LeanResponse"]
 
@@ -63,23 +62,6 @@ class _Connection:
         self.buffer = bytearray()
         self.reused = False
         self.idle_since = 0.0
-
-
-class _Backends:
-    """httpcore's Trio or AnyIO network backend, whichever event loop runs the caller."""
-
-    def __init__(self) -> None:
-        self._trio: httpcore.AsyncNetworkBackend | None = None
-        self._anyio: httpcore.AsyncNetworkBackend | None = None
-
-    def current(self) -> httpcore.AsyncNetworkBackend:
-        if sniffio.current_async_library() == "trio":
-            if self._trio is None:
-                self._trio = httpcore.TrioBackend()
-            return self._trio
-        if self._anyio is None:
-            self._anyio = httpcore.AnyIOBackend()
-        return self._anyio
 
 
 class Http11Pool:
@@ -130,7 +112,7 @@ class Http11Pool:
         self._keepalive_expiry = keepalive_expiry
         self._idle: list[_Connection] = []
         self._slots: anyio.Semaphore | None = None  # made in the event loop, on first use
-        self._backends = _Backends()
+        self._backends = NetworkBackends()
         self._closed = False
         self.opened = 0  # connections opened so far (for tests and statistics)
 

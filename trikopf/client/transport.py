@@ -24,7 +24,13 @@ import sniffio
 
 from trikopf.client.errors import ConfigError
 
-__all__ = ["HeadSplittingBackend", "HeadSplittingStream", "WatchTransport", "as_httpx_error"]
+__all__ = [
+    "HeadSplittingBackend",
+    "HeadSplittingStream",
+    "NetworkBackends",
+    "WatchTransport",
+    "as_httpx_error",
+]
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -82,14 +88,18 @@ class HeadSplittingStream(httpcore.AsyncNetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class HeadSplittingBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's Trio or AnyIO backend (whichever runs us), with head-splitting streams."""
+class NetworkBackends:
+    """httpcore's Trio or AnyIO network backend, whichever event loop runs the caller.
+
+    Each backend is made on first use and kept; used by the watch transport and by the lean
+    request path (:mod:`trikopf.client.http11`).
+    """
 
     def __init__(self) -> None:
         self._trio: httpcore.AsyncNetworkBackend | None = None
         self._anyio: httpcore.AsyncNetworkBackend | None = None
 
-    def _backend(self) -> httpcore.AsyncNetworkBackend:
+    def current(self) -> httpcore.AsyncNetworkBackend:
         if sniffio.current_async_library() == "trio":
             if self._trio is None:
                 self._trio = httpcore.TrioBackend()
@@ -97,6 +107,16 @@ class HeadSplittingBackend(httpcore.AsyncNetworkBackend):
         if self._anyio is None:
             self._anyio = httpcore.AnyIOBackend()
         return self._anyio
+
+
+class HeadSplittingBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's Trio or AnyIO backend (whichever runs us), with head-splitting streams."""
+
+    def __init__(self) -> None:
+        self._backends = NetworkBackends()
+
+    def _backend(self) -> httpcore.AsyncNetworkBackend:
+        return self._backends.current()
 
     async def connect_tcp(
         self,
