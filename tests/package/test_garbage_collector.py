@@ -51,8 +51,10 @@ def test_tuning_without_freeze_freezes_nothing() -> None:
     out = _run(
         """
         import gc, trikopf
+        # Some interpreters start with objects frozen already (3.12.1 does): compare, not zero.
+        frozen = gc.get_freeze_count()
         trikopf.tune_garbage_collector(freeze=False)
-        print(gc.get_threshold(), gc.get_freeze_count())
+        print(gc.get_threshold(), gc.get_freeze_count() - frozen)
         """
     )
     assert out == "(50000, 50, 100) 0"
