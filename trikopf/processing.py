@@ -57,6 +57,7 @@ __all__ = [
     "process_event",
     "progress_annotation",
     "release_untouched_memo",
+    "settle_own_echo",
 ]
 
 logger = logging.getLogger("trikopf.processing")
@@ -172,6 +173,25 @@ def release_untouched_memo(state: Any, root: Any) -> None:
         if root.get(key, _MISSING) is not value:
             return
     state.memo = None
+
+
+def settle_own_echo(event: WatchEvent, state: Any) -> bool:
+    """Whether ``event`` is our own last PATCH coming back, settled already: no round needed.
+
+    The same test that ends such a round at once in :func:`process_event` (``state.echo``, see
+    :class:`ObjectState`), made synchronously when the event arrives, so that the reactor need
+    not wake the object's worker for it. When it answers ``True`` it has consumed the echo
+    (the state is as after that round); any other event leaves the state untouched. A relisted
+    body is never settled here. Never awaits.
+    """
+    echo = getattr(state, "echo", None)
+    if echo is None or event.listed or event.type != "MODIFIED":
+        return False
+    if _rv(event.object) != echo:
+        return False
+    state.awaiting = None
+    state.echo = None
+    return True
 
 
 @attrs.frozen(kw_only=True)

@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 import trikopf
-from trikopf.processing import ObjectState, ProcessingOutcome, process_event
+from trikopf.processing import ObjectState, ProcessingOutcome, process_event, settle_own_echo
 from trikopf.structs import WatchEvent
 
 if TYPE_CHECKING:
@@ -187,3 +187,33 @@ async def test_a_retried_round_examines_the_echo_of_its_progress(harness: Harnes
     await harness.round(body=await harness.get())  # the echo of the finished round
     assert _requests(harness) == requests + 1  # only our own GET above
     assert calls == [0, 1]
+
+
+async def test_the_echo_settles_on_arrival_once_and_only_as_a_watch_event(
+    harness: Harness,
+) -> None:
+    # What the reactor asks when the echo arrives, before it would wake the object's worker.
+    calls = _counting_create(harness)
+    await harness.create(spec={"size": 1})
+    await harness.round()
+    echo = await harness.get()
+    state = harness.states["obj"]
+    assert not settle_own_echo(WatchEvent(type="MODIFIED", object=echo, listed=True), state)
+    assert settle_own_echo(WatchEvent(type="MODIFIED", object=echo), state)
+    assert (state.awaiting, state.echo) == (None, None)
+    assert not settle_own_echo(WatchEvent(type="MODIFIED", object=echo), state)
+    # Settled, the same body is examined in full again and finds nothing to do.
+    assert await harness.round(body=echo) == ProcessingOutcome()
+    assert calls == [{"size": 1}]
+
+
+async def test_a_foreign_change_after_our_patch_does_not_settle(harness: Harness) -> None:
+    calls = _counting_create(harness)
+    await harness.create(spec={"size": 1})
+    await harness.round()
+    changed = await harness.patch({"spec": {"size": 2}})  # another writer, after our PATCH
+    state = harness.states["obj"]
+    assert not settle_own_echo(WatchEvent(type="MODIFIED", object=changed), state)
+    assert state.echo is not None
+    await harness.round(body=changed)
+    assert calls == [{"size": 1}]  # an update, not a creation: no create handler runs again

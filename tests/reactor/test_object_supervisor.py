@@ -284,3 +284,62 @@ async def test_tasks_of_a_deleted_object_are_cancelled_and_none_start_afterwards
         await anyio.sleep(1.0)
         supervisor.stop()
     assert started == ["while alive"]
+
+
+def _settles_version(settled: str) -> Any:
+    """A `settles` predicate: the event with resourceVersion `settled` needs no round."""
+
+    def settles(ev: WatchEvent, state: list[str]) -> bool:
+        if str(ev.resource_version) != settled:
+            return False
+        state.append(f"settled {settled}")
+        return True
+
+    return settles
+
+
+async def test_an_event_that_settles_runs_no_round_and_wakes_no_worker() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(
+            tg, recorder, list, idle_timeout=5.0, batch_window=0.1, settles=_settles_version("2")
+        )
+        supervisor.dispatch(event("a", 1))
+        await recorder.wait_for_rounds(1)
+        supervisor.dispatch(event("a", 2))  # the worker is waiting: it is not even woken
+        await anyio.sleep(5.1)
+        assert supervisor.statistics().workers == 0
+        supervisor.dispatch(event("a", 2))  # an idle object: no worker is started for it
+        assert supervisor.statistics().workers == 0
+        supervisor.dispatch(event("a", 3))
+        await recorder.wait_for_rounds(2)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "3"]
+    assert supervisor._states["a"] == ["1", "settled 2", "settled 2", "3"]
+    assert supervisor.statistics().rounds == 2
+
+
+async def test_an_event_that_settles_is_coalesced_when_another_is_queued() -> None:
+    recorder = Recorder(duration=1.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(
+            tg, recorder, list, batch_window=0.1, settles=_settles_version("3")
+        )
+        supervisor.dispatch(event("a", 1))
+        await anyio.sleep(0.5)  # the first round runs
+        supervisor.dispatch(event("a", 2))  # queued for the next round
+        supervisor.dispatch(event("a", 3))  # not asked: the newest body goes to the round
+        await recorder.wait_for_rounds(2)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "3"]
+    assert supervisor._states["a"] == ["1", "3"]
+
+
+async def test_a_new_object_is_never_asked_whether_it_settles() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, settles=_settles_version("1"))
+        supervisor.dispatch(event("a", 1))  # no state yet: the first round always runs
+        await recorder.wait_for_rounds(1)
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1"]

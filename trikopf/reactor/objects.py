@@ -225,6 +225,9 @@ class ResourceSupervisor(Generic[S]):
     idle_timeout: float = 5.0
     batch_window: float = 0.0
     name: str = "objects"
+    # Answers, when an event arrives for an object whose worker has nothing queued, whether it
+    # needs no round at all (our own PATCH coming back); may update the state it is given.
+    settles: Callable[[WatchEvent, S], bool] | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     _stopping: bool = attrs.field(default=False, init=False)
@@ -240,6 +243,13 @@ class ResourceSupervisor(Generic[S]):
         if uid is None:
             return
         slot = self._slots.get(uid)
+        settles = self.settles
+        if settles is not None and self.raw is None and (slot is None or slot.pending is None):
+            # Nothing queued for the object: an event that settles needs no wake, no batch
+            # window and no round. (A queued event is coalesced with it and the round decides.)
+            state = self._states.get(uid)
+            if state is not None and settles(event, state):
+                return
         if slot is None:
             slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
             self._slots[uid] = slot

@@ -42,6 +42,7 @@ from trikopf.processing import (
     ObjectState,
     prepare_raw_handler,
     process_event,
+    settle_own_echo,
 )
 from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
 from trikopf.reactor.namespaces import NamespaceSelector
@@ -198,11 +199,14 @@ class _Reactor:
                 poster=self.poster,
             )
         # Coalescing bursts only pays off for rounds that run handlers; raw events need no wait.
-        needs_rounds = bool(
-            self.registry.changing_handlers_for(resource)
-            or self.registry.daemon_handlers_for(resource)
+        background = bool(
+            self.registry.daemon_handlers_for(resource)
             or self.registry.timer_handlers_for(resource)
         )
+        needs_rounds = bool(self.registry.changing_handlers_for(resource) or background)
+        # Our own PATCH coming back needs no round, unless daemons and timers (their live
+        # bodies) or hooks want to see every body.
+        settles = None if background or self.hooks else settle_own_echo
         async with anyio.create_task_group() as tg:
             supervisor: ResourceSupervisor[Any] | RawDispatcher
             if raw is not None and not needs_rounds and not self.hooks:
@@ -224,6 +228,7 @@ class _Reactor:
                     idle_timeout=processing.idle_timeout,
                     batch_window=processing.batch_window if needs_rounds else 0.0,
                     name=where(resource, namespace),
+                    settles=settles,
                 )
             watch_scope = anyio.CancelScope()
             self._live[id(supervisor)] = (watch_scope, supervisor)
