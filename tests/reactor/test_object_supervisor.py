@@ -343,3 +343,39 @@ async def test_a_new_object_is_never_asked_whether_it_settles() -> None:
         await recorder.wait_for_rounds(1)
         supervisor.stop()
     assert [r[1] for r in recorder.rounds] == ["1"]
+
+
+async def test_batch_windows_and_idle_timeouts_of_many_objects_end_on_time() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, idle_timeout=5.0, batch_window=0.5)
+        start = anyio.current_time()
+        for n in range(5):
+            supervisor.dispatch(event(f"o{n}", 1))
+        await anyio.sleep(0.2)
+        for n in range(5, 10):
+            supervisor.dispatch(event(f"o{n}", 1))
+        supervisor.dispatch(event("o0", 2))  # within o0's window: coalesced, not a new window
+        await recorder.wait_for_rounds(10)
+        assert supervisor.statistics().workers == 10
+        await anyio.sleep(5.0)  # the first five have been idle for 5 s now
+        assert supervisor.statistics().workers == 5
+        await anyio.sleep(0.25)
+        assert supervisor.statistics().workers == 0
+    times = sorted(round(r[2] - start, 6) for r in recorder.rounds)
+    assert times == [0.5] * 5 + [0.7] * 5
+    assert sorted(r[1] for r in recorder.rounds if r[0] == "o0") == ["2"]
+
+
+async def test_stop_ends_the_batch_windows_that_are_running() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, batch_window=100.0)
+        start = anyio.current_time()
+        for n in range(3):
+            supervisor.dispatch(event(f"o{n}", 1))
+        await anyio.sleep(1.0)
+        supervisor.stop()
+    assert anyio.current_time() - start == pytest.approx(1.0)
+    assert recorder.rounds == []
+    assert supervisor.statistics().workers == 0

@@ -11,6 +11,10 @@ object uid, at most one worker task in the task group it is given. The worker:
   wakes it early;
 - exits after ``idle_timeout`` with nothing to do and nothing running in its object scope; its
   small per-object state stays in a dict until the object is deleted;
+- waits its batch window and its idle timeout on an event that the supervisor's clock (one
+  task per supervisor, only while such waits run) sets when they are due: both are the same
+  length for every object, so the running waits form two queues in deadline order, and a
+  worker costs no cancel scope, deadline or Cancelled exception per wait;
 - owns an :class:`ObjectScope`, the object's share of the tasks where daemons and timers run
   (started by ``trikopf/engines/`` through the ``process`` callable); deleting the object
   cancels that scope.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -187,6 +192,10 @@ class _Slot:
     raw: list[WatchEvent] | None = None
     # Exists only while the worker waits: a busy or fresh object allocates no event.
     waiter: anyio.Event | None = None
+    # Exists only while the worker waits out its batch window (set by the supervisor's clock).
+    window: anyio.Event | None = None
+    # Counts the worker's idle waits: the clock wakes a worker only for the wait it timed.
+    waits: int = 0
     arrived: float | None = None  # the first event since the last round (metrics only)
 
     def has_pending(self) -> bool:
@@ -197,6 +206,14 @@ class _Slot:
         """Wake the worker if it waits; a busy worker looks at its slot before waiting."""
         if self.waiter is not None:
             self.waiter.set()
+
+    async def wait(self) -> None:
+        """Wait until woken: by an event, the object's scope, a stop, or the supervisor's clock."""
+        waiter = self.waiter = anyio.Event()
+        try:
+            await waiter.wait()
+        finally:
+            self.waiter = None
 
     async def wait_up_to(self, seconds: float) -> None:
         """Wait until woken or until ``seconds`` pass (no checkpoint before the waiter exists)."""
@@ -234,6 +251,15 @@ class ResourceSupervisor(Generic[S]):
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
     _instruments: Instruments | None = attrs.field(factory=current_instruments, init=False)
+    # The clock: batch windows and idle timeouts are the same length for every object, so
+    # the waits that run now form two queues in deadline order, and one task (the clock)
+    # ends them when they are due. A worker waits on an event, not on a deadline of its own:
+    # no cancel scope and no Cancelled exception per wait.
+    _windows: deque[tuple[float, _Slot]] = attrs.field(factory=deque, init=False)
+    _idles: deque[tuple[float, _Slot, int]] = attrs.field(factory=deque, init=False)
+    _clock_running: bool = attrs.field(default=False, init=False)
+    _clock_wake: anyio.Event | None = attrs.field(default=None, init=False)
+    _clock_until: float = attrs.field(default=math.inf, init=False)
 
     def dispatch(self, event: WatchEvent) -> None:
         """Hand one event to its object's worker, starting the worker if needed; never blocks."""
@@ -281,6 +307,12 @@ class ResourceSupervisor(Generic[S]):
         self._stopping = True
         for slot in self._slots.values():
             slot.wakeup_soon()
+            if slot.window is not None:
+                slot.window.set()
+        self._windows.clear()
+        self._idles.clear()
+        if self._clock_wake is not None:
+            self._clock_wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -299,6 +331,68 @@ class ResourceSupervisor(Generic[S]):
             rounds=self._rounds,
             restarts=self._restarts,
         )
+
+    def _schedule(self, deadline: float) -> None:
+        """A wait was queued until ``deadline``: make sure the clock runs and sees it in time."""
+        if not self._clock_running:
+            self._clock_running = True
+            self.task_group.start_soon(self._run_clock, name=f"{self.name}:clock")
+        elif deadline < self._clock_until and self._clock_wake is not None:
+            self._clock_wake.set()
+
+    async def _run_clock(self) -> None:
+        """End the queued waits when they are due; return when none is left (or on a stop)."""
+        windows, idles = self._windows, self._idles
+        try:
+            while not self._stopping:
+                now = anyio.current_time()
+                while windows and windows[0][0] <= now:
+                    window = windows.popleft()[1].window
+                    if window is not None:
+                        window.set()
+                while idles and idles[0][0] <= now:
+                    _, slot, token = idles.popleft()
+                    if slot.waits == token:  # still that wait: not woken and waiting again
+                        slot.wakeup_soon()
+                if windows and idles:
+                    until = min(windows[0][0], idles[0][0])
+                elif windows or idles:
+                    until = (windows or idles)[0][0]
+                else:
+                    return
+                wake = self._clock_wake = anyio.Event()
+                self._clock_until = until
+                with anyio.CancelScope(deadline=until):
+                    await wake.wait()
+                self._clock_wake = None
+                self._clock_until = math.inf
+        finally:
+            self._clock_running = False
+            self._clock_wake = None
+            self._clock_until = math.inf
+
+    async def _wait_window(self, slot: _Slot) -> None:
+        """Wait ``batch_window`` (new events do not end it; a stop does)."""
+        if self._stopping:
+            return  # the clock does not run any more
+        window = slot.window = anyio.Event()
+        deadline = anyio.current_time() + self.batch_window
+        self._windows.append((deadline, slot))
+        self._schedule(deadline)
+        try:
+            await window.wait()
+        finally:
+            slot.window = None
+
+    async def _wait_idle(self, slot: _Slot) -> None:
+        """Wait for something to do, at most ``idle_timeout`` (then woken by the clock)."""
+        if self._stopping:
+            return  # the clock does not run any more
+        slot.waits += 1
+        deadline = anyio.current_time() + self.idle_timeout
+        self._idles.append((deadline, slot, slot.waits))
+        self._schedule(deadline)
+        await slot.wait()
 
     def _report_start(self, slot: _Slot) -> None:
         """Metrics: how long the round's first event waited (retry rounds are not counted)."""
@@ -373,12 +467,11 @@ class ResourceSupervisor(Generic[S]):
                 return
             if slot.pending is None:
                 if retry_at is not None:
-                    timeout = max(retry_at - anyio.current_time(), 0.0)
+                    await slot.wait_up_to(max(retry_at - anyio.current_time(), 0.0))
                 elif scope.active:
-                    timeout = math.inf
+                    await slot.wait()
                 else:
-                    timeout = self.idle_timeout
-                await slot.wait_up_to(timeout)
+                    await self._wait_idle(slot)
                 if self._is_stopping():
                     continue
                 if not slot.has_pending():
@@ -402,7 +495,7 @@ class ResourceSupervisor(Generic[S]):
                 # Raw-event handlers see the burst's first event now, not after the window.
                 await self._run_raw(slot)
                 # A new burst: let it settle, then only its newest body is processed.
-                await anyio.sleep(self.batch_window)
+                await self._wait_window(slot)
                 if self._is_stopping():
                     continue
             burst = False
