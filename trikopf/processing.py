@@ -70,12 +70,12 @@ _LOOP_MEMO: anyio.lowlevel.RunVar[Memo] = anyio.lowlevel.RunVar("trikopf_memo")
 
 
 # The writes of all rounds in one event loop, bounded (see networking.max_concurrent_writes).
-_WRITES: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
+_WRITES: anyio.lowlevel.RunVar[dict[int, _WriteSlot]] = anyio.lowlevel.RunVar(
     "trikopf_writes"
 )
 
 
-def _write_limiter(settings: OperatorSettings) -> anyio.CapacityLimiter:
+def _write_limiter(settings: OperatorSettings) -> _WriteSlot:
     limit = settings.networking.max_concurrent_writes
     try:
         limiters = _WRITES.get()
@@ -84,8 +84,30 @@ def _write_limiter(settings: OperatorSettings) -> anyio.CapacityLimiter:
         _WRITES.set(limiters)
     limiter = limiters.get(limit)
     if limiter is None:
-        limiter = limiters[limit] = anyio.CapacityLimiter(limit)
+        limiter = limiters[limit] = _WriteSlot(anyio.CapacityLimiter(limit))
     return limiter
+
+
+class _WriteSlot:
+    """``async with``: one of the bounded write slots; takes a free one without a checkpoint.
+
+    The write that follows is a checkpoint of its own; only a full limiter waits (first come,
+    first served, as :class:`anyio.CapacityLimiter` queues).
+    """
+
+    __slots__ = ("limiter",)
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self.limiter = limiter
+
+    async def __aenter__(self) -> None:
+        try:
+            self.limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self.limiter.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.limiter.release()
 
 
 def _shared_memo(memo: Any) -> Any:
