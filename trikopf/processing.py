@@ -70,9 +70,7 @@ _LOOP_MEMO: anyio.lowlevel.RunVar[Memo] = anyio.lowlevel.RunVar("trikopf_memo")
 
 
 # The writes of all rounds in one event loop, bounded (see networking.max_concurrent_writes).
-_WRITES: anyio.lowlevel.RunVar[dict[int, _WriteSlot]] = anyio.lowlevel.RunVar(
-    "trikopf_writes"
-)
+_WRITES: anyio.lowlevel.RunVar[dict[int, _WriteSlot]] = anyio.lowlevel.RunVar("trikopf_writes")
 
 
 def _write_limiter(settings: OperatorSettings) -> _WriteSlot:

@@ -149,8 +149,10 @@ async def test_deleted_object_cancels_its_scope_and_forgets_its_state() -> None:
         supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
         supervisor.dispatch(event("a", 1, "ADDED"))
         await anyio.sleep(100.0)
-        # A running daemon keeps the worker alive past the idle timeout.
-        assert supervisor.statistics().workers == 1
+        # The worker went idle; the running daemon and the object's scope stay.
+        assert supervisor.statistics().workers == 0
+        assert supervisor.statistics().objects == 1
+        assert not cancelled.is_set()
         supervisor.dispatch(event("a", 2, "DELETED"))
         with anyio.fail_after(10):
             await cancelled.wait()
@@ -379,3 +381,90 @@ async def test_stop_ends_the_batch_windows_that_are_running() -> None:
     assert anyio.current_time() - start == pytest.approx(1.0)
     assert recorder.rounds == []
     assert supervisor.statistics().workers == 0
+
+
+async def test_a_daemon_object_holds_no_worker_and_its_next_worker_takes_over_the_scope() -> None:
+    scopes: list[ObjectScope] = []
+    daemon_ended = anyio.Event()
+    release = anyio.Event()
+
+    async def daemon() -> None:
+        try:
+            await release.wait()
+        finally:
+            daemon_ended.set()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        scopes.append(scope)
+        state.append(str(ev.resource_version))
+        if ev.type == "ADDED":
+            scope.start_soon(daemon)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(10.0)
+        stats = supervisor.statistics()
+        assert (stats.workers, stats.parked, stats.objects) == (0, 1, 1)
+        supervisor.dispatch(event("a", 2))
+        await anyio.sleep(0.1)
+        assert supervisor.statistics().workers == 1
+        assert supervisor.statistics().parked == 0
+        await anyio.sleep(10.0)
+        assert scopes[0] is scopes[1]  # the same tree: the daemon was not restarted
+        assert scopes[0].active == 1
+        assert supervisor.statistics().parked == 1
+        release.set()  # the daemon ends on its own: nothing of the object runs any more
+        await daemon_ended.wait()
+        await anyio.sleep(0.1)
+        stats = supervisor.statistics()
+        assert (stats.workers, stats.parked, stats.objects) == (0, 0, 1)
+        supervisor.stop()
+    assert supervisor._states["a"] == ["1", "2"]
+
+
+async def test_stop_reaches_the_tasks_of_objects_without_a_worker() -> None:
+    stopping_seen = anyio.Event()
+
+    async def daemon(scope: ObjectScope) -> None:
+        await scope.stopping.wait()
+        stopping_seen.set()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        scope.start_soon(daemon, scope)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(10.0)
+        assert supervisor.statistics().parked == 1
+        supervisor.stop()
+        with anyio.fail_after(1.0):
+            await stopping_seen.wait()
+    assert supervisor.statistics().parked == 0
+
+
+async def test_a_deleted_object_without_a_worker_cancels_its_daemons() -> None:
+    cancelled = anyio.Event()
+
+    async def daemon() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        if ev.type == "ADDED":
+            scope.start_soon(daemon)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(10.0)
+        assert supervisor.statistics().parked == 1
+        supervisor.forget_missing([])  # a relist without it: deleted while we were blind
+        with anyio.fail_after(10.0):
+            await cancelled.wait()
+        await anyio.sleep(0.1)
+        assert supervisor.statistics().objects == 0
+        supervisor.stop()

@@ -9,15 +9,18 @@ object uid, at most one worker task in the task group it is given. The worker:
 - waits ``batch_window`` after the first event of a burst, so that a burst costs one round;
 - honours the round's requested delay (a retry): it sleeps until then, or until a new event
   wakes it early;
-- exits after ``idle_timeout`` with nothing to do and nothing running in its object scope; its
-  small per-object state stays in a dict until the object is deleted;
+- exits after ``idle_timeout`` with nothing to do, even while tasks run in its object scope;
+  its small per-object state stays in a dict until the object is deleted, and a scope with
+  running tasks stays with it (parked by uid) until they end or the next worker takes it over;
 - waits its batch window and its idle timeout on an event that the supervisor's clock (one
   task per supervisor, only while such waits run) sets when they are due: both are the same
   length for every object, so the running waits form two queues in deadline order, and a
   worker costs no cancel scope, deadline or Cancelled exception per wait;
-- owns an :class:`ObjectScope`, the object's share of the tasks where daemons and timers run
-  (started by ``trikopf/engines/`` through the ``process`` callable); deleting the object
-  cancels that scope.
+- uses the object's :class:`ObjectScope`, the object's share of the tasks where daemons and
+  timers run (started by ``trikopf/engines/`` through the ``process`` callable); deleting the
+  object cancels that scope. A daemon object between events holds its daemons' tasks only: a
+  task of its scope ending, or a bug in one, starts a worker again only when there is a round
+  to run (a bug's restart re-runs the last body).
 
 A bug (an exception escaping a round or the object scope) is logged, and the object's tree is
 restarted after a short backoff; other objects are not affected.
@@ -60,8 +63,9 @@ class ObjectScope:
 
     Contract:
 
-    - Tasks started here belong to the object. While any is running the object's worker does
-      not go idle.
+    - Tasks started here belong to the object. They do not keep the object's worker alive: the
+      supervisor keeps the scope (and the object's last body) while any of them runs, and
+      hands it to the object's next worker.
     - When the object is deleted (a ``DELETED`` event was processed) the scope is cancelled:
       every task in it stops, nothing outlives the object, and nothing new starts in it.
     - When the operator stops, :attr:`stopping` is set first; tasks should finish on their own
@@ -174,12 +178,16 @@ RawFn = Callable[[WatchEvent], Awaitable[None]]
 
 @attrs.frozen(kw_only=True)
 class SupervisorStatistics:
-    """A snapshot of one supervisor: known objects, live workers, rounds run so far."""
+    """A snapshot of one supervisor: known objects, live workers, rounds run so far.
+
+    ``parked``: objects without a worker whose scope still runs tasks (daemons, timers).
+    """
 
     objects: int
     workers: int
     rounds: int
     restarts: int
+    parked: int = 0
 
 
 @attrs.define(eq=False, slots=True)
@@ -197,6 +205,7 @@ class _Slot:
     # Counts the worker's idle waits: the clock wakes a worker only for the wait it timed.
     waits: int = 0
     arrived: float | None = None  # the first event since the last round (metrics only)
+    scope: ObjectScope | None = None  # made by the first worker; kept while its tasks run
 
     def has_pending(self) -> bool:
         # A method, not an attribute test: the value changes across awaits.
@@ -247,6 +256,8 @@ class ResourceSupervisor(Generic[S]):
     settles: Callable[[WatchEvent, S], bool] | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
+    # Objects without a worker whose scope still runs tasks (daemons, timers).
+    _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     _stopping: bool = attrs.field(default=False, init=False)
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
@@ -277,15 +288,34 @@ class ResourceSupervisor(Generic[S]):
             if state is not None and settles(event, state):
                 return
         if slot is None:
-            slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
-            self._slots[uid] = slot
-            self.task_group.start_soon(self._serve_object, slot, name=f"{self.name}:{uid}")
+            slot = self._parked.pop(uid, None)
+            if slot is None:
+                slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
+            self._start_worker(slot)
         if self._instruments is not None and slot.arrived is None:
             slot.arrived = anyio.current_time()
         slot.pending = event
         if slot.raw is not None:
             slot.raw.append(event)
         slot.wakeup_soon()
+
+    def _start_worker(self, slot: _Slot) -> None:
+        self._slots[slot.uid] = slot
+        self.task_group.start_soon(self._serve_object, slot, name=f"{self.name}:{slot.uid}")
+
+    def _park(self, slot: _Slot) -> None:
+        """The worker exits; its scope stays with the object while tasks run in it."""
+        self._slots.pop(slot.uid, None)
+        if slot.scope is not None and slot.scope.active and not self._stopping:
+            self._parked[slot.uid] = slot
+
+    def _scope_done(self, slot: _Slot) -> None:
+        """The last task of the object's scope ended: wake its worker, or forget the scope."""
+        if self._parked.get(slot.uid) is slot:
+            if slot.scope is None or not slot.scope.active:  # not a restarted tree's scope
+                del self._parked[slot.uid]  # nothing runs for the object any more
+        else:
+            slot.wakeup_soon()  # the worker may go idle now
 
     def forget_missing(self, present: Iterable[str]) -> None:
         """After a relist: objects known here but not listed were deleted while we were blind.
@@ -295,7 +325,7 @@ class ResourceSupervisor(Generic[S]):
         """
         present = set(present)
         for uid in [uid for uid in self._states if uid not in present]:
-            slot = self._slots.get(uid)
+            slot = self._slots.get(uid) or self._parked.get(uid)
             body = None if slot is None else (slot.pending or slot.last)
             if body is not None:
                 self.dispatch(WatchEvent(type="DELETED", object=body.object))
@@ -305,6 +335,10 @@ class ResourceSupervisor(Generic[S]):
     def stop(self) -> None:
         """Refuse new events; wake every worker so that it exits after its current round."""
         self._stopping = True
+        parked, self._parked = self._parked, {}
+        for slot in parked.values():
+            if slot.scope is not None:
+                slot.scope.request_stop()  # they finish in the resource's task group
         for slot in self._slots.values():
             slot.wakeup_soon()
             if slot.window is not None:
@@ -326,10 +360,11 @@ class ResourceSupervisor(Generic[S]):
     def statistics(self) -> SupervisorStatistics:
         """How many objects are known, how many hold a task, and how many rounds ran."""
         return SupervisorStatistics(
-            objects=len(self._states.keys() | self._slots.keys()),
+            objects=len(self._states.keys() | self._slots.keys() | self._parked.keys()),
             workers=len(self._slots),
             rounds=self._rounds,
             restarts=self._restarts,
+            parked=len(self._parked),
         )
 
     def _schedule(self, deadline: float) -> None:
@@ -384,15 +419,19 @@ class ResourceSupervisor(Generic[S]):
         finally:
             slot.window = None
 
-    async def _wait_idle(self, slot: _Slot) -> None:
-        """Wait for something to do, at most ``idle_timeout`` (then woken by the clock)."""
-        if self._stopping:
-            return  # the clock does not run any more
-        slot.waits += 1
+    async def _wait_idle(self, slot: _Slot) -> float:
+        """Wait for something to do, at most ``idle_timeout`` (then woken by the clock).
+
+        Returns the deadline of the wait (the worker tells a timeout from an early wake by it).
+        """
         deadline = anyio.current_time() + self.idle_timeout
+        if self._stopping:
+            return deadline  # the clock does not run any more
+        slot.waits += 1
         self._idles.append((deadline, slot, slot.waits))
         self._schedule(deadline)
         await slot.wait()
+        return deadline
 
     def _report_start(self, slot: _Slot) -> None:
         """Metrics: how long the round's first event waited (retry rounds are not counted)."""
@@ -410,7 +449,15 @@ class ResourceSupervisor(Generic[S]):
             exc_info=exc,
         )
         scope.cancel_tasks()
-        if self._stopping or self._slots.get(slot.uid) is not slot:
+        if self._stopping or scope is not slot.scope:
+            return
+        if self._parked.get(slot.uid) is slot:
+            # No worker: start one, for a round on the last body.
+            del self._parked[slot.uid]
+            slot.pending = slot.last
+            self._start_worker(slot)
+            return
+        if self._slots.get(slot.uid) is not slot:
             return
         # The next round sees the object again and starts what it needs anew.
         if slot.pending is None:
@@ -420,12 +467,14 @@ class ResourceSupervisor(Generic[S]):
     async def _serve_object(self, slot: _Slot) -> None:
         failures = 0
         while True:
-            scope = ObjectScope(
-                slot.uid,
-                self.task_group,
-                slot.wakeup_soon,
-                functools.partial(self._task_failed, slot),
-            )
+            scope = slot.scope
+            if scope is None:
+                scope = slot.scope = ObjectScope(
+                    slot.uid,
+                    self.task_group,
+                    functools.partial(self._scope_done, slot),
+                    functools.partial(self._task_failed, slot),
+                )
             try:
                 await self._serve_rounds(slot, scope)
                 return
@@ -433,6 +482,7 @@ class ResourceSupervisor(Generic[S]):
                 failures += 1
                 self._restarts += 1
                 scope.cancel()
+                slot.scope = None  # the restarted tree gets a new one
                 logger.exception(
                     "A bug in the task tree of object %s (%s); restarting that tree.",
                     slot.uid,
@@ -466,12 +516,11 @@ class ResourceSupervisor(Generic[S]):
                 self._slots.pop(slot.uid, None)
                 return
             if slot.pending is None:
+                idle_until = math.inf
                 if retry_at is not None:
                     await slot.wait_up_to(max(retry_at - anyio.current_time(), 0.0))
-                elif scope.active:
-                    await slot.wait()
                 else:
-                    await self._wait_idle(slot)
+                    idle_until = await self._wait_idle(slot)
                 if self._is_stopping():
                     continue
                 if not slot.has_pending():
@@ -483,11 +532,12 @@ class ResourceSupervisor(Generic[S]):
                         slot.pending = slot.last
                         if slot.pending is None:
                             continue
-                    elif scope.active:
-                        continue
+                    elif scope.active and anyio.current_time() < idle_until:
+                        continue  # woken early, with nothing to do: keep waiting
                     else:
-                        # Idle: no await since the wait above, so no event can slip in between.
-                        self._slots.pop(slot.uid, None)
+                        # Idle (its scope's tasks, if any, run on without it). No await since
+                        # the wait above, so no event can slip in between.
+                        self._park(slot)
                         return
                 else:
                     burst = True
