@@ -98,12 +98,18 @@ class ProcessingSettings:
       object and process only the newest body (coalescing of bursts; seconds, 0 disables).
     - ``grace_period``: on stop, running rounds get this long to finish before they are
       cancelled (seconds).
+    - ``backlog_limit``: backpressure. While this many objects of one watch have an event
+      waiting for its round (in the batch window or for a ``worker_limit`` slot), the watcher
+      stops reading from its stream; it reads on once half of them have started their rounds
+      (``None``: no limit). Events queue in the API server meanwhile, not in the operator's
+      memory.
     """
 
     worker_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     idle_timeout: float = attrs.field(default=5.0, validator=_positive)
     batch_window: float = attrs.field(default=0.1, validator=_non_negative)
     grace_period: float = attrs.field(default=10.0, validator=_non_negative)
+    backlog_limit: int | None = attrs.field(default=10_000, validator=_positive_or_none)
 
     @property
     def exit_timeout(self) -> float:

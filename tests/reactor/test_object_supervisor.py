@@ -71,6 +71,7 @@ async def test_burst_of_events_is_coalesced_and_newest_body_wins() -> None:
         supervisor.stop()
     assert [r[1] for r in recorder.rounds] == ["1", "9"]
     assert recorder.max_running == 1
+    assert supervisor.statistics().waiting == 0
 
 
 async def test_rounds_of_different_objects_run_concurrently_within_the_limit() -> None:
@@ -259,6 +260,7 @@ async def test_task_that_crashes_in_the_object_scope_restarts_the_tree(
     # The tree's other task was cancelled and the last event processed again.
     assert rounds == ["1", "1"]
     assert supervisor.statistics().restarts == 1
+    assert supervisor.statistics().waiting == 0
     assert "a bug in an engine" in caplog.text
 
 
@@ -364,6 +366,7 @@ async def test_batch_windows_and_idle_timeouts_of_many_objects_end_on_time() -> 
         assert supervisor.statistics().workers == 5
         await anyio.sleep(0.25)
         assert supervisor.statistics().workers == 0
+    assert supervisor.statistics().waiting == 0
     times = sorted(round(r[2] - start, 6) for r in recorder.rounds)
     assert times == [0.5] * 5 + [0.7] * 5
     assert sorted(r[1] for r in recorder.rounds if r[0] == "o0") == ["2"]
@@ -381,6 +384,7 @@ async def test_stop_ends_the_batch_windows_that_are_running() -> None:
     assert anyio.current_time() - start == pytest.approx(1.0)
     assert recorder.rounds == []
     assert supervisor.statistics().workers == 0
+    assert supervisor.statistics().waiting == 0
 
 
 async def test_a_daemon_object_holds_no_worker_and_its_next_worker_takes_over_the_scope() -> None:
@@ -468,3 +472,47 @@ async def test_a_deleted_object_without_a_worker_cancels_its_daemons() -> None:
         await anyio.sleep(0.1)
         assert supervisor.statistics().objects == 0
         supervisor.stop()
+
+
+async def test_too_many_objects_waiting_for_a_round_is_congestion_until_half_have_started() -> None:
+    recorder = Recorder(duration=10.0)
+    limiter = anyio.CapacityLimiter(2)
+    released: list[float] = []
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(
+            tg, recorder, list, limiter=limiter, batch_window=1.0, backlog_limit=4
+        )
+        start = anyio.current_time()
+        for n in range(3):
+            supervisor.dispatch(event(f"o{n}", 1))
+        assert not supervisor.congested()
+        supervisor.dispatch(event("o0", 2))  # coalesced: the same object waits
+        assert not supervisor.congested()
+        for n in range(3, 6):
+            supervisor.dispatch(event(f"o{n}", 1))
+        assert supervisor.congested()
+
+        async def watcher() -> None:
+            await supervisor.wait_uncongested()
+            released.append(anyio.current_time() - start)
+
+        tg.start_soon(watcher)
+        await recorder.wait_for_rounds(6)
+        assert not supervisor.congested()
+        supervisor.stop()
+    # After the window two rounds start (4 of 6 wait), at 11 s two more (2 wait: half of 4).
+    assert released == [pytest.approx(11.0)]
+    assert supervisor.statistics().waiting == 0
+
+
+async def test_a_stopping_supervisor_is_never_congested() -> None:
+    recorder = Recorder(duration=0.0)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, batch_window=100.0, backlog_limit=1)
+        supervisor.dispatch(event("a", 1))
+        assert supervisor.congested()
+        tg.start_soon(supervisor.wait_uncongested)
+        await anyio.sleep(1.0)
+        supervisor.stop()
+        assert not supervisor.congested()
+    assert recorder.rounds == []

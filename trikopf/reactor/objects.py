@@ -180,7 +180,8 @@ RawFn = Callable[[WatchEvent], Awaitable[None]]
 class SupervisorStatistics:
     """A snapshot of one supervisor: known objects, live workers, rounds run so far.
 
-    ``parked``: objects without a worker whose scope still runs tasks (daemons, timers).
+    ``parked``: objects without a worker whose scope still runs tasks (daemons, timers);
+    ``waiting``: events waiting for their round to start (what backpressure counts).
     """
 
     objects: int
@@ -188,6 +189,7 @@ class SupervisorStatistics:
     rounds: int
     restarts: int
     parked: int = 0
+    waiting: int = 0
 
 
 @attrs.define(eq=False, slots=True)
@@ -238,9 +240,11 @@ class _Slot:
 class ResourceSupervisor(Generic[S]):
     """Dispatches events by uid to per-object workers in ``task_group``.
 
-    Starts one worker task per busy object in ``task_group`` and nothing else. :meth:`stop`
-    makes it refuse new events and lets workers finish their current round and exit; cancelling
-    ``task_group`` cancels everything at once.
+    Starts one worker task per busy object in ``task_group``, and one clock task while batch
+    windows or idle timeouts run, and nothing else. :meth:`stop` makes it refuse new events and
+    lets workers finish their current round and exit; cancelling ``task_group`` cancels
+    everything at once. With ``backlog_limit`` it tells the watcher (:meth:`congested`,
+    :meth:`wait_uncongested`) to stop reading while that many events wait for their round.
     """
 
     task_group: anyio.abc.TaskGroup
@@ -254,10 +258,14 @@ class ResourceSupervisor(Generic[S]):
     # Answers, when an event arrives for an object whose worker has nothing queued, whether it
     # needs no round at all (our own PATCH coming back); may update the state it is given.
     settles: Callable[[WatchEvent, S], bool] | None = None
+    # Backpressure: the watcher stops reading while this many objects wait for a round.
+    backlog_limit: int | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     # Objects without a worker whose scope still runs tasks (daemons, timers).
     _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
+    _waiting: int = attrs.field(default=0, init=False)  # objects whose next round is queued
+    _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
     _stopping: bool = attrs.field(default=False, init=False)
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
@@ -294,10 +302,55 @@ class ResourceSupervisor(Generic[S]):
             self._start_worker(slot)
         if self._instruments is not None and slot.arrived is None:
             slot.arrived = anyio.current_time()
-        slot.pending = event
+        self._pend(slot, event)
         if slot.raw is not None:
             slot.raw.append(event)
         slot.wakeup_soon()
+
+    def _pend(self, slot: _Slot, event: WatchEvent | None) -> None:
+        """Make ``event`` the object's next round (the newest body wins); counts the backlog."""
+        if event is None:
+            return
+        if slot.pending is None:
+            self._waiting += 1
+        slot.pending = event
+
+    def _started(self) -> None:
+        """A round got going (or its event was dropped): one object less waits for a round."""
+        self._waiting -= 1
+        waiter = self._uncongested
+        if waiter is not None and (self.backlog_limit or 0) >= self._waiting * 2:
+            self._uncongested = None
+            waiter.set()
+
+    def _drop(self, slot: _Slot) -> None:
+        """The worker exits for good (a stop, a deletion): its queued event goes with it."""
+        if slot.pending is not None:
+            slot.pending = None
+            self._started()
+        self._slots.pop(slot.uid, None)
+
+    def _over(self, count: int) -> bool:
+        limit = self.backlog_limit
+        return limit is not None and count >= limit
+
+    def congested(self) -> bool:
+        """Whether ``backlog_limit`` objects or more wait for a round (the watcher should wait).
+
+        Synchronous and cheap: the watcher asks it after each batch of events it receives.
+        """
+        return self._over(self._waiting) and not self._stopping
+
+    async def wait_uncongested(self) -> None:
+        """Wait until at most half of ``backlog_limit`` objects wait for a round, or a stop.
+
+        Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
+        """
+        while self.congested():
+            waiter = self._uncongested
+            if waiter is None:
+                waiter = self._uncongested = anyio.Event()
+            await waiter.wait()
 
     def _start_worker(self, slot: _Slot) -> None:
         self._slots[slot.uid] = slot
@@ -347,6 +400,9 @@ class ResourceSupervisor(Generic[S]):
         self._idles.clear()
         if self._clock_wake is not None:
             self._clock_wake.set()
+        waiter, self._uncongested = self._uncongested, None
+        if waiter is not None:
+            waiter.set()  # a stopping supervisor is never congested
 
     @property
     def stopping(self) -> bool:
@@ -365,6 +421,7 @@ class ResourceSupervisor(Generic[S]):
             rounds=self._rounds,
             restarts=self._restarts,
             parked=len(self._parked),
+            waiting=self._waiting,
         )
 
     def _schedule(self, deadline: float) -> None:
@@ -454,14 +511,14 @@ class ResourceSupervisor(Generic[S]):
         if self._parked.get(slot.uid) is slot:
             # No worker: start one, for a round on the last body.
             del self._parked[slot.uid]
-            slot.pending = slot.last
+            self._pend(slot, slot.last)
             self._start_worker(slot)
             return
         if self._slots.get(slot.uid) is not slot:
             return
         # The next round sees the object again and starts what it needs anew.
         if slot.pending is None:
-            slot.pending = slot.last
+            self._pend(slot, slot.last)
         slot.wakeup_soon()
 
     async def _serve_object(self, slot: _Slot) -> None:
@@ -493,10 +550,10 @@ class ResourceSupervisor(Generic[S]):
                 while not self._stopping:
                     await slot.wait_up_to(math.inf)
             if self._stopping:
-                self._slots.pop(slot.uid, None)
+                self._drop(slot)
                 return
             if slot.pending is None:
-                slot.pending = slot.last
+                self._pend(slot, slot.last)
 
     async def _run_raw(self, slot: _Slot) -> None:
         # Every raw event, in order, one object at a time (on.event handlers; errors are theirs).
@@ -513,7 +570,7 @@ class ResourceSupervisor(Generic[S]):
                 # The object's own tasks finish in the resource's task group, which the
                 # operator's grace period bounds.
                 scope.request_stop()
-                self._slots.pop(slot.uid, None)
+                self._drop(slot)
                 return
             if slot.pending is None:
                 idle_until = math.inf
@@ -529,9 +586,9 @@ class ResourceSupervisor(Generic[S]):
                             continue  # woken by the scope, not by time: keep waiting
                         # The delay passed with no new event: a retry round on the last body.
                         retry_at = None
-                        slot.pending = slot.last
-                        if slot.pending is None:
+                        if slot.last is None:
                             continue
+                        self._pend(slot, slot.last)
                     elif scope.active and anyio.current_time() < idle_until:
                         continue  # woken early, with nothing to do: keep waiting
                     else:
@@ -554,19 +611,27 @@ class ResourceSupervisor(Generic[S]):
             assert event is not None
             slot.pending = None
             slot.last = event  # also what a restarted tree re-runs if this round crashes
-
-            await self._run_raw(slot)
-
-            state = self._states.get(slot.uid)
-            if state is None:
-                state = self._states[slot.uid] = self.new_state()
-            if self.limiter is not None:
-                async with self.limiter:
+            # The event counts as waiting (backpressure) until its round has a worker slot.
+            waiting = True
+            try:
+                await self._run_raw(slot)
+                state = self._states.get(slot.uid)
+                if state is None:
+                    state = self._states[slot.uid] = self.new_state()
+                if self.limiter is not None:
+                    async with self.limiter:
+                        waiting = False
+                        self._started()
+                        self._report_start(slot)
+                        delay = await self.process(event, state, scope)
+                else:
+                    waiting = False
+                    self._started()
                     self._report_start(slot)
                     delay = await self.process(event, state, scope)
-            else:
-                self._report_start(slot)
-                delay = await self.process(event, state, scope)
+            finally:
+                if waiting:
+                    self._started()
             self._rounds += 1
             retry_at = None if delay is None else anyio.current_time() + max(delay, 0.0)
 
@@ -574,5 +639,5 @@ class ResourceSupervisor(Generic[S]):
                 # The object is gone: its tree ends, its memory is dropped.
                 scope.cancel()
                 self._states.pop(slot.uid, None)
-                self._slots.pop(slot.uid, None)
+                self._drop(slot)
                 return

@@ -229,6 +229,7 @@ class _Reactor:
                     batch_window=processing.batch_window if needs_rounds else 0.0,
                     name=where(resource, namespace),
                     settles=settles,
+                    backlog_limit=processing.backlog_limit,
                 )
             watch_scope = anyio.CancelScope()
             self._live[id(supervisor)] = (watch_scope, supervisor)
