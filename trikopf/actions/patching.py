@@ -49,14 +49,26 @@ class PatchClient(Protocol):
     ) -> Any: ...
 
 
+# JSON's leaves: never mappings, told apart without the (slow) abstract-class check.
+_LEAVES = frozenset({str, int, float, bool, type(None), list})
+
+
+def _is_mapping(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return True
+    return kind not in _LEAVES and isinstance(value, Mapping)
+
+
 def merge_into(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     """Merge a merge-patch into another one (the later one wins, dicts merge key by key)."""
     for key, value in patch.items():
-        current = target.get(key)
-        if isinstance(value, Mapping) and isinstance(current, dict):
-            merge_into(current, value)
-        elif isinstance(value, Mapping):
-            target[key] = merge_into({}, value)
+        if _is_mapping(value):
+            current = target.get(key)
+            if type(current) is dict or isinstance(current, dict):
+                merge_into(current, value)
+            else:
+                target[key] = merge_into({}, value)
         else:
             target[key] = value
     return target
@@ -67,7 +79,7 @@ def apply_merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[
     for key, value in patch.items():
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, Mapping):
+        elif _is_mapping(value):
             current = target.get(key)
             if not isinstance(current, dict):
                 current = target[key] = {}
