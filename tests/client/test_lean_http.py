@@ -283,3 +283,35 @@ async def test_https_connections_are_kept_alive_and_reused(tmp_path: pathlib.Pat
             assert pool.opened == 1  # TLS session tickets do not look like a closed connection
         finally:
             await pool.aclose()
+
+
+async def test_a_server_that_stops_answering_is_a_read_timeout_and_its_connection_is_dropped() -> (
+    None
+):
+    def script(conn: int, index: int, head: str) -> tuple[bytes, bool]:
+        if "/silent" in head:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{", False  # then silence
+        return ok(), False
+
+    async with (
+        scripted(script) as server,
+        pool_for(server.url, max_connections=1, timeout=0.3) as pool,
+    ):
+        with pytest.raises(httpx.ReadTimeout):
+            await pool.request("GET", "/silent")
+        assert pool.idle_connections == 0
+        assert (await pool.request("GET", "/fast")).status_code == 200
+    assert server.connections == 2
+
+
+async def test_a_large_request_body_is_written_whole() -> None:
+    # Bigger than a socket's send buffer: the write waits for the server to read on.
+    body = b"x" * (1024 * 1024)
+
+    def script(conn: int, index: int, head: str) -> tuple[bytes, bool]:
+        return ok(), False
+
+    async with scripted(script) as server, pool_for(server.url) as pool:
+        response = await pool.request("PUT", "/big", content=body)
+        assert response.status_code == 200
+    assert server.requests[0][2] == body

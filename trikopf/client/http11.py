@@ -18,14 +18,19 @@ Errors are raised as httpx's transport exceptions (``ConnectError``, ``ReadTimeo
 
 from __future__ import annotations
 
+import os
+import select
 import ssl
 import zlib
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import httpcore
 import httpx
+import sniffio
+import trio
 
 from trikopf.client.transport import NetworkBackends, as_httpx_error
 
@@ -53,10 +58,91 @@ class LeanResponse:
         return self.content.decode("utf-8", errors="replace")
 
 
+class _TrioPlainStream:
+    """A plain TCP connection under Trio, written and read on its socket directly.
+
+    The same contract as httpcore's network streams (``read``, ``write``, ``aclose``,
+    ``get_extra_info("is_readable")``, httpcore's exceptions), without their layers per call:
+    a write that the kernel takes at once costs one ``send``, a read one wait for readability
+    (in a cancel scope only when there is a timeout) and one ``recv``. Trio only: asyncio's
+    transports read their sockets themselves, so there httpcore's streams are used.
+    """
+
+    __slots__ = ("_fd", "_stream")
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        # The stream's socket stays its owner (it closes it); we only read and write its
+        # descriptor, which the socket has made non-blocking.
+        self._fd: int = stream.get_extra_info("socket").fileno()
+
+    async def write(self, data: bytes, seconds: float | None = None) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = os.write(self._fd, view)
+            except BlockingIOError:
+                await self._wait(
+                    trio.lowlevel.wait_writable, seconds, httpcore.WriteTimeout, httpcore.WriteError
+                )
+                continue
+            except OSError as exc:
+                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            view = view[sent:]
+
+    async def read(self, max_bytes: int, seconds: float | None = None) -> bytes:
+        while True:
+            # Wait first: a response is never there the moment its request has been written.
+            await self._wait(
+                trio.lowlevel.wait_readable, seconds, httpcore.ReadTimeout, httpcore.ReadError
+            )
+            try:
+                return os.read(self._fd, max_bytes)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def _wait(
+        self, wait: Any, seconds: float | None, slow: type[Exception], broken: type[Exception]
+    ) -> None:
+        # (httpcore's stream protocol passes the timeout per call, as `seconds` here.)
+        try:
+            if seconds is None:
+                await wait(self._fd)
+                return
+            with trio.CancelScope(deadline=trio.current_time() + seconds) as scope:
+                await wait(self._fd)
+        except trio.ClosedResourceError as exc:
+            raise broken("the connection was closed") from exc
+        if scope.cancelled_caught:
+            raise slow(f"no progress within {seconds:g}s")
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _is_readable(self._fd)
+        return self._stream.get_extra_info(info)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _is_readable(fd: int) -> bool:
+    poll = getattr(select, "poll", None)
+    if poll is None:  # pragma: no cover (Windows)
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_Stream = httpcore.AsyncNetworkStream | _TrioPlainStream
+
+
 class _Connection:
     __slots__ = ("buffer", "idle_since", "read_timeout", "reused", "stream")
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream, read_timeout: float | None) -> None:
+    def __init__(self, stream: _Stream, read_timeout: float | None) -> None:
         self.stream = stream
         self.read_timeout = read_timeout
         self.buffer = bytearray()
@@ -231,6 +317,8 @@ class Http11Pool:
                 raise as_httpx_error(exc) from exc
             raise
         self.opened += 1
+        if not self._tls and sniffio.current_async_library() == "trio":
+            return _Connection(_TrioPlainStream(stream), self._timeout)
         return _Connection(stream, self._timeout)
 
     async def aclose(self) -> None:
