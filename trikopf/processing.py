@@ -301,6 +301,16 @@ def _settled(
     return unfiltered and has_finalizer
 
 
+_NO_KWARGS: Mapping[str, Any] = {}
+
+
+def _reads_kwargs(handlers: Sequence[ResourceHandler]) -> bool:
+    """Whether the filters of any of ``handlers`` look at the keyword arguments."""
+    return any(
+        h.labels or h.annotations or h.value is not None or h.when is not None for h in handlers
+    )
+
+
 def _defaults(settings: OperatorSettings) -> Defaults:
     execution = settings.execution
     return Defaults(
@@ -449,8 +459,18 @@ async def _process_round(
         has_finalizer = finalizer in (meta.get("finalizers") or ())
         drop_finalizer = False
         if cause.reason is not Reason.DELETE:
+            filtering: list[ResourceHandler] = [h for h in handlers if h.requires_finalizer]
+            if background:
+                filtering.extend(registry.daemon_handlers_for(resource))
+                filtering.extend(registry.timer_handlers_for(resource))
             try:
-                needs = registry.requires_finalizer(resource, raw, round_.kwargs(None, None, 0.0))
+                # The filters read kwargs only for labels, annotations, value and when: without
+                # those, none are built for this check.
+                needs = registry.requires_finalizer(
+                    resource,
+                    raw,
+                    round_.kwargs(None, None, 0.0) if _reads_kwargs(filtering) else _NO_KWARGS,
+                )
             except Exception as exc:  # a user's filter callable failed: keep things as they are
                 olog.error("A filter failed, the finalizer is left as it is: %r", exc)
                 needs = has_finalizer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,8 +59,8 @@ class Outcome:
 
 def check_result(handler_id: str, result: Any) -> Any:
     """Return ``result`` if it can be stored as JSON in status; raise a clear error if not."""
-    if result is None:
-        return None
+    if result is None or _plain_json(result, 0):
+        return result
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -69,6 +70,22 @@ def check_result(handler_id: str, result: Any) -> Any:
             "(dict, list, str, int, float, bool) or None"
         ) from None
     return result
+
+
+def _plain_json(value: Any, depth: int) -> bool:
+    """Whether ``value`` is made of JSON's own types only (a fast yes; ``False``: look closer)."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    return False
 
 
 def _short(value: Any) -> str:
