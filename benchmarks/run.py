@@ -310,6 +310,17 @@ def metadata() -> dict[str, Any]:
             check=True,
             timeout=10,
         ).stdout.strip()
+        # Changes to the library or the suite that are not committed yet (results aside).
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "trikopf", "benchmarks", "pyproject.toml"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        if changed:
+            commit += " with uncommitted changes"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {
@@ -375,7 +386,13 @@ def main(argv: list[str] | None = None) -> int:
             getattr(suite, workload)()
     meta["seconds"] = round(time.monotonic() - started, 1)
     meta["load_average"] = [load_before, _load_average()]
-    meta["options"] = {"full": args.full, "repeat": args.repeat, "workloads": selected}
+    meta["options"] = {
+        "full": args.full,
+        "repeat": args.repeat,
+        "budget": args.budget,
+        "workloads": selected,
+        "frameworks": args.frameworks,
+    }
     summary = report.summary(suite.records)
     print("\n" + summary)
     RESULTS.mkdir(exist_ok=True)
