@@ -218,13 +218,16 @@ def cpu_seconds(pid: int) -> float:
     # After the command name: state is field 3, utime field 14, stime field 15.
     coarse = (int(fields[11]) + int(fields[12])) / _TICK
     exact = 0.0
+    read = 0
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 exact += int((task / "schedstat").read_text().split()[0]) / 1e9
+                read += 1
     except FileNotFoundError:
         return coarse
-    return coarse if coarse - exact > 2 / _TICK else exact
+    # No schedstat at all (a kernel without it): the ticks are all there is.
+    return coarse if not read or coarse - exact > 2 / _TICK else exact
 
 
 class CpuMeter:

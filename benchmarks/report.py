@@ -478,7 +478,7 @@ def header(meta: dict[str, Any]) -> str:
     dirty = f" {dirty}" if dirty else ""
     budget = f" of {options['budget']:.0f} s" if isinstance(options.get("budget"), float) else ""
     return (
-        f"`benchmarks/run.py` (what `nox -s bench` runs), {which}, {how}, "
+        f"The run below is `benchmarks/run.py` (what `nox -s bench` runs) with {which}, {how}, "
         f"{_runs(options.get('repeat'))} per figure (fewer where the time budget{budget} says "
         "so), "
         f"on {day} at {clock[:5]} UTC, at commit `{commit}`{dirty}. "
