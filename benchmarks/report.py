@@ -458,7 +458,9 @@ def header(meta: dict[str, Any]) -> str:
     date = str(meta.get("date", "unknown date"))
     day, _, clock = date.partition("T")
     minutes = meta.get("seconds")
-    took = f"{minutes / 60:.0f} minutes" if isinstance(minutes, (int, float)) else "unknown"
+    took = "an unknown time"
+    if isinstance(minutes, (int, float)):
+        took = f"{minutes:.0f} s" if minutes < 90 else f"{minutes / 60:.0f} minutes"
     environment = meta.get("environment") or {}
     env = (
         " Environment: " + ", ".join(f"`{k}={v}`" for k, v in environment.items()) + "."
