@@ -411,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chart: {png}")
         except ImportError as exc:
             print(f"no chart: {exc}")
+    source = "" if not args.tag else f" benchmarks/results/{latest}.json"
+    print(f"into the docs: python benchmarks/report.py{source} --update docs/performance.md")
     return 0
 
 
