@@ -46,7 +46,7 @@ from trikopf.processing import (
 )
 from trikopf.reactor.discovery import StartupError, WatchSet, serve_discovery
 from trikopf.reactor.namespaces import NamespaceSelector
-from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
+from trikopf.reactor.objects import ObjectScope, ResourceSupervisor, open_task_spawner
 from trikopf.reactor.raw import RawDispatcher
 from trikopf.reactor.watching import serve_watch, where
 from trikopf.registry import OperatorRegistry, get_default_registry
@@ -207,7 +207,7 @@ class _Reactor:
         # Our own PATCH coming back needs no round, unless daemons and timers (their live
         # bodies) or hooks want to see every body.
         settles = None if background or self.hooks else settle_own_echo
-        async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg, open_task_spawner(tg) as spawner:
             supervisor: ResourceSupervisor[Any] | RawDispatcher
             if raw is not None and not needs_rounds and not self.hooks:
                 # Only on.event handlers: no per-object supervisor, rounds or batch window.
@@ -220,7 +220,7 @@ class _Reactor:
                 )
             else:
                 supervisor = ResourceSupervisor(
-                    tg,
+                    spawner,
                     functools.partial(self._process, resource),
                     ObjectState,
                     raw=raw,
