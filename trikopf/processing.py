@@ -26,7 +26,13 @@ import anyio.lowlevel
 import attrs
 
 from trikopf.actions.execution import Defaults, execute_handler
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
+from trikopf.actions.invocation import (
+    BodyKwargs,
+    build_kwargs,
+    invoke,
+    invoke_prepared,
+    signature_of,
+)
 from trikopf.actions.loggers import ObjectLogger
 from trikopf.actions.patching import PatchClient, apply_merge_patch, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster, set_current_poster
@@ -704,10 +710,25 @@ def prepare_raw_handler(
     post_to = poster if posting.enabled else None
     level = posting.level
     thread_limit = settings.execution.max_sync_threads
+    # Per handler, once: its signature, and whether it has filters to check per event.
+    plans = tuple(
+        (
+            handler,
+            signature_of(handler.fn),
+            bool(
+                handler.labels
+                or handler.annotations
+                or handler.field
+                or handler.value is not None
+                or handler.when is not None
+            ),
+        )
+        for handler in handlers
+    )
 
     async def handle(event: WatchEvent) -> None:
         kind = event.type
-        if kind not in _RAW_TYPES or not handlers:
+        if kind not in _RAW_TYPES or not plans:
             return
         raw = event.object
         olog = ObjectLogger(raw, poster=post_to, level=level)
@@ -732,12 +753,18 @@ def prepare_raw_handler(
                 "type": kind,
             },
         )
-        for handler in handlers:
-            kwargs["param"] = handler.param  # invoke() hands each handler its own copy
+        for handler, sig, filtered in plans:
+            kwargs["param"] = handler.param  # each handler gets its own copy of the kwargs
             try:
-                if not handler.passes_filters(raw, kwargs):
+                if filtered and not handler.passes_filters(raw, kwargs):
                     continue
-                await invoke(handler.fn, kwargs, thread_limit=thread_limit)
+                if sig.takes_all:
+                    call_kwargs = kwargs.as_dict()
+                else:
+                    call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
+                await invoke_prepared(
+                    handler.fn, sig, call_kwargs, owner=kwargs.body(), thread_limit=thread_limit
+                )
             except Exception:
                 olog.exception("Event handler %r failed; ignored.", handler.id)
         if patch and client is not None and kind != "DELETED":

@@ -14,7 +14,10 @@ worker tasks instead of a task per object:
   starts one helper, which serves them if the handler waits for something. Fast handlers are
   therefore all called by one worker, one event after another (with at most one idle helper
   beside it), without any task being started per event;
-- workers exit after ``idle_timeout`` with nothing to do.
+- workers exit after ``idle_timeout`` with nothing to do;
+- with ``backlog_limit``, :meth:`~RawDispatcher.congested` tells the watcher to stop reading
+  once that many events are queued, and :meth:`~RawDispatcher.wait_uncongested` lets it go on
+  when the backlog is down to half of it (the watcher's backpressure protocol).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class RawDispatcher:
     whose handlers wait at the same time) and nothing else. :meth:`stop` makes it refuse new
     events and drop the queued ones; handler calls in progress finish, then the workers exit.
     Cancelling ``task_group`` cancels everything at once. An exception escaping ``handle`` is a
-    bug: it is logged, and the worker goes on with the next event.
+    bug: it is logged, and the worker goes on with the next event. ``backlog_limit`` (``None``:
+    no limit) is how many queued events make it :meth:`congested`.
     """
 
     task_group: anyio.abc.TaskGroup
@@ -51,6 +55,9 @@ class RawDispatcher:
     max_workers: int | None = None
     idle_timeout: float = 5.0
     name: str = "objects"
+    backlog_limit: int | None = None
+    _pending: int = attrs.field(default=0, init=False)  # queued events, the handled ones too
+    _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
     _queues: dict[str, deque[WatchEvent]] = attrs.field(factory=dict, init=False)
     _ready: deque[str] = attrs.field(factory=deque, init=False)
     _workers: int = attrs.field(default=0, init=False)
@@ -67,6 +74,7 @@ class RawDispatcher:
         uid = event.uid
         if uid is None:
             return
+        self._pending += 1
         queue = self._queues.get(uid)
         if queue is not None:
             queue.append(event)  # its worker (or its place in the ready line) takes it
@@ -91,11 +99,34 @@ class RawDispatcher:
         for uid, queue in list(self._queues.items()):
             if uid not in present and queue:
                 queue.append(WatchEvent(type="DELETED", object=queue[-1].object))
+                self._pending += 1
+
+    def congested(self) -> bool:
+        """Whether ``backlog_limit`` events or more are queued (the watcher should wait)."""
+        limit = self.backlog_limit
+        return limit is not None and self._pending >= limit and not self._stopping
+
+    async def wait_uncongested(self) -> None:
+        """Wait until the backlog is down to half of ``backlog_limit`` (or the dispatcher stops).
+
+        Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
+        """
+        while self.congested():
+            waiter = self._uncongested
+            if waiter is None:
+                waiter = self._uncongested = anyio.Event()
+            await waiter.wait()
+
+    def _release_backpressure(self) -> None:
+        waiter, self._uncongested = self._uncongested, None
+        if waiter is not None:
+            waiter.set()
 
     def stop(self) -> None:
         """Refuse new events, drop the queued ones; workers exit after their current call."""
         self._stopping = True
         self._ready.clear()
+        self._release_backpressure()
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = None
@@ -164,5 +195,9 @@ class RawDispatcher:
                     )
                 self._handled += 1
                 queue.popleft()
+                self._pending -= 1
+                if self._uncongested is not None and self._pending * 2 <= (self.backlog_limit or 0):
+                    self._release_backpressure()
         finally:
             del self._queues[uid]
+            self._pending -= len(queue)  # dropped when stopping

@@ -213,6 +213,7 @@ class _Reactor:
                     max_workers=processing.worker_limit,
                     idle_timeout=processing.idle_timeout,
                     name=where(resource, namespace),
+                    backlog_limit=self.settings.watching.backlog_limit,
                 )
             else:
                 supervisor = ResourceSupervisor(
