@@ -29,6 +29,7 @@ from trikopf.actions.execution import Defaults, execute_handler
 from trikopf.actions.invocation import (
     BodyKwargs,
     build_kwargs,
+    event_kwargs,
     invoke,
     invoke_prepared,
     signature_of,
@@ -725,6 +726,11 @@ def prepare_raw_handler(
         )
         for handler in handlers
     )
+    # The usual case, **kwargs handlers without filters or typed specs: one dict per call.
+    direct = all(
+        sig.is_async and sig.takes_all and sig.spec_class is None and not filtered
+        for _, sig, filtered in plans
+    )
 
     async def handle(event: WatchEvent) -> None:
         kind = event.type
@@ -733,6 +739,22 @@ def prepare_raw_handler(
         raw = event.object
         olog = ObjectLogger(raw, poster=post_to, level=level)
         patch = Patch()
+        if direct:
+            for handler, sig, _ in plans:
+                call_kwargs = event_kwargs(raw, kind, patch, olog, shared, resource, handler.param)
+                try:
+                    await invoke_prepared(
+                        handler.fn,
+                        sig,
+                        call_kwargs,
+                        owner=call_kwargs["body"],
+                        thread_limit=thread_limit,
+                    )
+                except Exception:
+                    olog.exception("Event handler %r failed; ignored.", handler.id)
+            if patch and client is not None and kind != "DELETED":
+                await _send_event_patch(client, resource, raw, patch, olog)
+            return
         # The same names as build_kwargs(); the views of the body are made only if read.
         kwargs = BodyKwargs(
             raw,
@@ -768,11 +790,18 @@ def prepare_raw_handler(
             except Exception:
                 olog.exception("Event handler %r failed; ignored.", handler.id)
         if patch and client is not None and kind != "DELETED":
-            changes = merge_into({}, patch)
-            if changes:
-                try:
-                    await apply_patch(client, resource, raw, changes)
-                except ClientError as exc:
-                    olog.error("The event handlers' patch could not be sent: %s", exc)
+            await _send_event_patch(client, resource, raw, patch, olog)
 
     return handle
+
+
+async def _send_event_patch(
+    client: PatchClient, resource: Resource, raw: Any, patch: Patch, olog: ObjectLogger
+) -> None:
+    """Send what the event handlers wrote into ``patch``; a failure is logged, not raised."""
+    changes = merge_into({}, patch)
+    if changes:
+        try:
+            await apply_patch(client, resource, raw, changes)
+        except ClientError as exc:
+            olog.error("The event handlers' patch could not be sent: %s", exc)

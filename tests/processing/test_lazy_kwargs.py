@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
+from trikopf.actions.invocation import BodyKwargs, build_kwargs, event_kwargs, invoke
 from trikopf.bodies import Body, Patch
 
 
@@ -77,6 +77,24 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
     assert len(lazy) == len(eager)
     assert lazy["labels"] == {"a": "1"}
     assert lazy["name"] == "obj"
+
+
+@pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])
+def test_event_kwargs_in_one_dict_are_what_build_kwargs_builds(raw: dict[str, Any]) -> None:
+    values = _values(raw)
+    direct = event_kwargs(raw, "ADDED", values["patch"], "a logger", "a memo", "a resource", 7)
+    eager = build_kwargs(
+        body=Body(raw),
+        patch=values["patch"],
+        logger="a logger",
+        memo="a memo",
+        resource="a resource",
+        param=7,
+        event=values["event"],
+        type="ADDED",
+    )
+    assert direct == eager
+    assert list(direct) == list(eager)
 
 
 async def test_a_handler_that_takes_only_the_event_makes_no_views() -> None:
