@@ -72,7 +72,13 @@ class GcStats:
         )
 
 
-def run_once(n: int, backend: str, profile: Any = None, gc_stats: GcStats | None = None) -> float:
+def run_once(
+    n: int,
+    backend: str,
+    profile: Any = None,
+    gc_stats: GcStats | None = None,
+    read_size: int = 256 * 1024,
+) -> float:
     import anyio
 
     import trikopf
@@ -104,7 +110,7 @@ def run_once(n: int, backend: str, profile: Any = None, gc_stats: GcStats | None
             from trikopf.reactor.watching import serve_watch
 
             state["done"] = anyio.Event()
-            client_settings = ClientSettings(rate_limit=float("inf"))
+            client_settings = ClientSettings(rate_limit=float("inf"), watch_read_size=read_size)
             async with open_client(
                 ConnectionInfo(server=server.url), settings=client_settings
             ) as client:
@@ -151,16 +157,17 @@ def main() -> None:
     parser.add_argument("--backend", default="trio", choices=("trio", "asyncio"))
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gc", action="store_true", help="report the collector's pauses")
+    parser.add_argument("--read-size", type=int, default=256 * 1024, help="bytes per receive")
     args = parser.parse_args()
     if args.profile:
         prof = cProfile.Profile()
-        run_once(args.n, args.backend, prof)
+        run_once(args.n, args.backend, prof, read_size=args.read_size)
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
         return
     runs = []
     for _ in range(args.repeat):
         stats = GcStats() if args.gc else None
-        runs.append(run_once(args.n, args.backend, gc_stats=stats))
+        runs.append(run_once(args.n, args.backend, gc_stats=stats, read_size=args.read_size))
         print(f"{runs[-1]:.2f} µs CPU/event", flush=True)
         if stats is not None:
             print(f"  collector: {stats.report()}", flush=True)
