@@ -29,8 +29,8 @@ from trikopf.actions.execution import Defaults, execute_handler
 from trikopf.actions.invocation import (
     BodyKwargs,
     build_kwargs,
-    event_kwargs,
     invoke,
+    invoke_event_handler,
     invoke_prepared,
     signature_of,
 )
@@ -726,7 +726,7 @@ def prepare_raw_handler(
         )
         for handler in handlers
     )
-    # The usual case, **kwargs handlers without filters or typed specs: one dict per call.
+    # The usual case, **kwargs handlers without filters or typed specs: called with keywords.
     direct = all(
         sig.is_async and sig.takes_all and sig.spec_class is None and not filtered
         for _, sig, filtered in plans
@@ -740,15 +740,10 @@ def prepare_raw_handler(
         olog = ObjectLogger(raw, poster=post_to, level=level)
         patch = Patch()
         if direct:
-            for handler, sig, _ in plans:
-                call_kwargs = event_kwargs(raw, kind, patch, olog, shared, resource, handler.param)
+            for handler, _, _ in plans:
                 try:
-                    await invoke_prepared(
-                        handler.fn,
-                        sig,
-                        call_kwargs,
-                        owner=call_kwargs["body"],
-                        thread_limit=thread_limit,
+                    await invoke_event_handler(
+                        handler.fn, raw, kind, patch, olog, shared, resource, handler.param
                     )
                 except Exception:
                     olog.exception("Event handler %r failed; ignored.", handler.id)

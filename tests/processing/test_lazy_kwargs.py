@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, event_kwargs, invoke
+from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke, invoke_event_handler
 from trikopf.bodies import Body, Patch
 
 
@@ -80,21 +80,32 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
 
 
 @pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])
-def test_event_kwargs_in_one_dict_are_what_build_kwargs_builds(raw: dict[str, Any]) -> None:
-    values = _values(raw)
-    direct = event_kwargs(raw, "ADDED", values["patch"], "a logger", "a memo", "a resource", 7)
+async def test_an_event_handler_called_with_keywords_gets_what_build_kwargs_builds(
+    raw: dict[str, Any],
+) -> None:
+    got: dict[str, Any] = {}
+
+    async def handler(**kwargs: Any) -> str:
+        got.update(kwargs)
+        return "result"
+
+    patch = Patch()
+    result = await invoke_event_handler(
+        handler, raw, "ADDED", patch, "a logger", "a memo", "a resource", 7
+    )
     eager = build_kwargs(
         body=Body(raw),
-        patch=values["patch"],
+        patch=patch,
         logger="a logger",
         memo="a memo",
         resource="a resource",
         param=7,
-        event=values["event"],
+        event={"type": "ADDED", "object": raw},
         type="ADDED",
     )
-    assert direct == eager
-    assert list(direct) == list(eager)
+    assert result == "result"
+    assert got == eager
+    assert list(got) == list(eager)
 
 
 async def test_a_handler_that_takes_only_the_event_makes_no_views() -> None:

@@ -31,8 +31,8 @@ __all__ = [
     "BodyKwargs",
     "HandlerSignature",
     "build_kwargs",
-    "event_kwargs",
     "invoke",
+    "invoke_event_handler",
     "invoke_prepared",
     "signature_of",
     "thread_limiter",
@@ -205,51 +205,6 @@ def _body_views(body: Body, raw: Mapping[str, Any]) -> dict[str, Any]:
 _NOTHING: Mapping[str, Any] = {}
 
 
-def event_kwargs(
-    raw: Mapping[str, Any],
-    kind: str,
-    patch: Any,
-    logger: Any,
-    memo: Any,
-    resource: Any,
-    param: Any,
-) -> dict[str, Any]:
-    """Every kwarg of one ``on.event`` handler call, as one new dict (for ``**kwargs`` handlers).
-
-    The same names and values as :class:`BodyKwargs` over the same event gives (and so as
-    :func:`build_kwargs`), built in one go: this runs for every watch event. Positional
-    arguments only, for the same reason.
-    """
-    meta_raw = raw.get("metadata") or _NOTHING
-    meta = Meta(meta_raw)
-    return {
-        "body": Body(raw),
-        "spec": Spec(raw.get("spec")),
-        "meta": meta,
-        "metadata": meta,
-        "status": Status(raw.get("status")),
-        "name": meta_raw.get("name"),
-        "namespace": meta_raw.get("namespace"),
-        "uid": meta_raw.get("uid"),
-        "labels": Labels(meta_raw.get("labels")),
-        "annotations": Annotations(meta_raw.get("annotations")),
-        "patch": patch,
-        "logger": logger,
-        "memo": memo,
-        "resource": resource,
-        "param": param,
-        "reason": None,
-        "diff": None,
-        "old": None,
-        "new": None,
-        "retry": 0,
-        "started": None,
-        "runtime": _NO_TIME,
-        "event": {"type": kind, "object": raw},
-        "type": kind,
-    }
-
-
 _BODY_NAMES = (
     "body",
     "spec",
@@ -411,6 +366,62 @@ async def _call(
         limiter=thread_limiter(thread_limit),
         abandon_on_cancel=True,
     )
+
+
+async def invoke_event_handler(
+    fn: Callable[..., Any],
+    raw: Mapping[str, Any],
+    kind: str,
+    patch: Any,
+    logger: Any,
+    memo: Any,
+    resource: Any,
+    param: Any,
+) -> Any:
+    """Call an async ``on.event`` handler that takes ``**kwargs`` with every kwarg of the event.
+
+    The same names and values as :func:`invoke` gives such a handler from :class:`BodyKwargs`
+    (and so as :func:`build_kwargs`), but passed as keywords in the call itself, with no dict
+    built on the way: the handler's ``**kwargs`` is the only one. For handlers whose
+    :func:`signature_of` is async, takes all and has no typed spec; this runs for every watch
+    event. Runs the handler in the calling task and returns its result.
+    """
+    meta_raw = raw.get("metadata") or _NOTHING
+    meta = Meta(meta_raw)
+    body = Body(raw)
+    token = current_owner.set(body)
+    try:
+        return await fn(
+            body=body,
+            spec=Spec(raw.get("spec")),
+            meta=meta,
+            metadata=meta,
+            status=Status(raw.get("status")),
+            name=meta_raw.get("name"),
+            namespace=meta_raw.get("namespace"),
+            uid=meta_raw.get("uid"),
+            labels=Labels(meta_raw.get("labels")),
+            annotations=Annotations(meta_raw.get("annotations")),
+            patch=patch,
+            logger=logger,
+            memo=memo,
+            resource=resource,
+            param=param,
+            reason=None,
+            diff=None,
+            old=None,
+            new=None,
+            retry=0,
+            started=None,
+            runtime=_NO_TIME,
+            event={"type": kind, "object": raw},
+            type=kind,
+        )
+    except (RuntimeError, TypeError) as exc:
+        _raise_if_asyncio_under_trio(fn, exc)
+        raise
+    finally:
+        current_owner.reset(token)
 
 
 def _raise_if_asyncio_under_trio(fn: Callable[..., Any], exc: BaseException) -> None:
