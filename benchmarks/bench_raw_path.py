@@ -77,9 +77,10 @@ def run_once(
     backend: str,
     profile: Any = None,
     gc_stats: GcStats | None = None,
-    read_size: int = 256 * 1024,
+    read_size: int | None = None,
 ) -> float:
     import anyio
+    import attrs
 
     import trikopf
     from trikopf._util.collector import tune_garbage_collector
@@ -110,7 +111,9 @@ def run_once(
             from trikopf.reactor.watching import serve_watch
 
             state["done"] = anyio.Event()
-            client_settings = ClientSettings(rate_limit=float("inf"), watch_read_size=read_size)
+            client_settings = ClientSettings(rate_limit=float("inf"))
+            if read_size is not None:
+                client_settings = attrs.evolve(client_settings, watch_read_size=read_size)
             async with open_client(
                 ConnectionInfo(server=server.url), settings=client_settings
             ) as client:
@@ -157,7 +160,7 @@ def main() -> None:
     parser.add_argument("--backend", default="trio", choices=("trio", "asyncio"))
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gc", action="store_true", help="report the collector's pauses")
-    parser.add_argument("--read-size", type=int, default=256 * 1024, help="bytes per receive")
+    parser.add_argument("--read-size", type=int, default=None, help="bytes per receive")
     args = parser.parse_args()
     if args.profile:
         prof = cProfile.Profile()
