@@ -45,8 +45,9 @@ async def run_daemon(task: BackgroundTask) -> None:
     while True:
         now = wall_now()
         kwargs, patch = task.kwargs(retry=state.retries, started=state.started, now=now)
+        logger = kwargs["logger"]  # the handler's own: one logger per call
         outcome = await execute_handler(
-            handler, state, kwargs, now=now, defaults=defaults, logger=task.logger
+            handler, state, kwargs, now=now, defaults=defaults, logger=logger
         )
         if stopped:
             return  # it ended because it was asked to: nothing to restart or report

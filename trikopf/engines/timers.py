@@ -50,8 +50,9 @@ async def run_timer(task: BackgroundTask) -> None:
         if state is None:
             state = HandlerState(started=now)
         kwargs, patch = task.kwargs(retry=state.retries, started=state.started, now=now)
+        logger = kwargs["logger"]  # the handler's own: one logger per call
         outcome = await execute_handler(
-            handler, state, kwargs, now=now, defaults=engine.defaults, logger=task.logger
+            handler, state, kwargs, now=now, defaults=engine.defaults, logger=logger
         )
         if stopped:
             return
