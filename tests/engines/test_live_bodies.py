@@ -77,10 +77,17 @@ async def test_a_daemon_gets_every_kwarg_of_a_handler_plus_its_stop_flag(cluster
         kwargs = seen[0]
         assert kwargs["body"]["spec"] == {"size": 5}
         assert kwargs["meta"]["name"] == created["metadata"]["name"]
+        assert kwargs["meta"].labels == {"l": "v"}  # the shortcuts of the views work too
+        assert kwargs["body"].spec == {"size": 5}
 
     expected = build_kwargs(body=Body({}), patch=Patch(), logger=None, memo=None, resource=None)
     assert set(kwargs) == set(expected) | {"stopped"}
     assert kwargs["name"] == created["metadata"]["name"]
+    views = {"body": trikopf.Body, "spec": trikopf.Spec, "meta": trikopf.Meta}
+    views |= {"status": trikopf.Status, "labels": trikopf.Labels}
+    views |= {"annotations": trikopf.Annotations, "metadata": trikopf.Meta}
+    for key, cls in views.items():
+        assert isinstance(kwargs[key], cls), key
     assert kwargs["uid"] == created["metadata"]["uid"]
     assert kwargs["param"] == "p"
     assert kwargs["retry"] == 0

@@ -32,7 +32,7 @@ from trikopf.actions.invocation import build_kwargs
 from trikopf.actions.loggers import ObjectLogger
 from trikopf.actions.patching import PatchClient, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster
-from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, Status
+from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, Status, _View
 from trikopf.causes import encode_essence, essence_of
 from trikopf.client import jsonlib
 from trikopf.client.errors import ClientError
@@ -175,33 +175,42 @@ class LiveBody:
         self._cache.forget(self)
 
 
-class _LivePart(Mapping[str, Any]):
-    """A read-only mapping that resolves a path in the newest body on every access."""
-
-    __slots__ = ("_live", "_path")
-
-    def __init__(self, live: LiveBody, path: tuple[str, ...]) -> None:
-        self._live = live
-        self._path = path
-
-    def _current(self) -> Mapping[str, Any]:
-        value: Any = self._live.raw
-        for key in self._path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return value if isinstance(value, Mapping) else {}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._current()[key]
-
-    def __iter__(self) -> Any:
-        return iter(self._current())
-
-    def __len__(self) -> int:
-        return len(self._current())
+def _resolve(live: LiveBody, path: tuple[str, ...]) -> Mapping[str, Any]:
+    value: Any = live.raw
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
 
 
-def _part(cls: type[Any], *path: str) -> Callable[[LiveBody], Any]:
-    return lambda live: cls(_LivePart(live, path))
+def _live_view(base: type[_View]) -> Callable[[LiveBody, tuple[str, ...]], Any]:
+    """A subclass of a body view whose part is looked up in the newest body on every access.
+
+    One object per view (not a view over a live mapping): a daemon's kwargs hold seven.
+    """
+
+    class Live(base):  # type: ignore[valid-type,misc]
+        __slots__ = ("_live", "_path")
+
+        def __init__(self, live: LiveBody, path: tuple[str, ...]) -> None:
+            self._live = live
+            self._path = path
+
+        @property
+        def _raw(self) -> Mapping[str, Any]:
+            return _resolve(self._live, self._path)
+
+    Live.__name__ = Live.__qualname__ = f"Live{base.__name__}"
+    return Live
+
+
+_LIVE_CLASSES: dict[type[_View], Callable[[LiveBody, tuple[str, ...]], Any]] = {
+    cls: _live_view(cls) for cls in (Body, Spec, Meta, Status, Labels, Annotations)
+}
+
+
+def _part(cls: type[_View], *path: str) -> Callable[[LiveBody], Any]:
+    live_cls = _LIVE_CLASSES[cls]
+    return lambda live: live_cls(live, path)
 
 
 # The kwargs made from the newest body, each a live view resolved on every access.
@@ -354,7 +363,7 @@ class BackgroundTask:
     @property
     def logger(self) -> ObjectLogger:
         # Over the live view: the logger holds no parsed body of its own.
-        return self.engine.object_logger(Body(_LivePart(self.obj.live, ())))
+        return self.engine.object_logger(_LIVE_VIEWS["body"](self.obj.live))
 
     def request_stop(self, reason: StopReason) -> None:
         """Set the flag and give the task its graceful window; returns at once."""
