@@ -200,7 +200,7 @@ def _live_view(base: type[_View]) -> Callable[[LiveBody, tuple[str, ...]], Any]:
         def _raw(self) -> Mapping[str, Any]:
             return _resolve(self._live, self._path)
 
-    Live.__name__ = Live.__qualname__ = f"Live{base.__name__}"
+    Live.__name__ = Live.__qualname__ = f"Live{base.__name__}View"
     return Live
 
 
