@@ -85,5 +85,6 @@ def bench(session: nox.Session) -> None:
     Not a default session. `nox -s bench -- --full` for the large sizes; any other arguments
     go to benchmarks/run.py (e.g. `nox -s bench -- throughput limits`).
     """
-    session.install("-e", ".[fast]", "kopf", "lightkube", "orjson", "matplotlib", "httpx")
+    # Everything the suite and benchmarks/profile.py use; Kopf is the latest release.
+    session.install("-e", ".[fast]", "kopf", "lightkube", "orjson", "matplotlib", "httpx", "py-spy")
     session.run("python", "benchmarks/run.py", *session.posargs)

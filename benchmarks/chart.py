@@ -52,13 +52,55 @@ def _log_if_data(ax: Any, axis: str = "y") -> None:
         ax.text(0.5, 0.5, "not measured yet", ha="center", va="center", transform=ax.transAxes)
 
 
+CPU_PANELS = (
+    ("throughput", "event", "raw watch event"),
+    ("create", "object", "created object"),
+    ("startup", "object", "resumed object"),
+)
+
+
+def _cpu(ax: Any, document: dict[str, Any], *, server: bool) -> None:
+    """CPU µs per unit of work at N=10,000 where measured (else the largest N measured); the
+    limit reader's own CPU per event beside the raw events."""
+    key = "server_cpu_us_per_{}" if server else "cpu_us_per_{}"
+    subjects = ["kopf", "trikopf"] if server else ["kopf", "trikopf", "limit"]
+    width = 0.8 / len(subjects)
+    for i, subject in enumerate(subjects):
+        xs, ys = [], []
+        for j, (workload, unit, _) in enumerate(CPU_PANELS):
+            if subject == "limit":
+                found = [r for r in _records(document, "limits") if r["subject"] == "socket+orjson"]
+                if workload != "throughput":
+                    found = []
+            else:
+                found = [
+                    r
+                    for r in _records(document, workload)
+                    if r["subject"] == subject and key.format(unit) in r
+                ]
+            found = [r for r in found if key.format(unit) in r]
+            if found:
+                xs.append(j + i * width)
+                chosen = max(found, key=lambda r: (r["n"] == 10_000, r["n"]))
+                ys.append(chosen[key.format(unit)])
+        if xs:
+            ax.bar(xs, ys, width, label=subject, color=COLOURS[subject])
+    ax.set_xticks([j + width * (len(subjects) - 1) / 2 for j in range(len(CPU_PANELS))])
+    ax.set_xticklabels([label for _, _, label in CPU_PANELS], fontsize=8)
+    _log_if_data(ax)
+    if ax.patches:
+        ax.legend(fontsize=8)
+    whose = "stream server" if server else "operator"
+    ax.set_title(f"{whose} CPU µs per event/object (log)")
+
+
 def draw(document: dict[str, Any], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(20, 9))
     meta = document["meta"]
     fig.suptitle(
         f"trikopf benchmarks — {meta['date']} — {meta['machine']} — Python {meta['python']} — "
@@ -126,6 +168,9 @@ def draw(document: dict[str, Any], path: Path) -> Path:
     ax = axes[1][2]
     _bars(ax, document, "startup")
     ax.set_title("startup to every object resumed (s)")
+
+    _cpu(axes[0][3], document, server=False)
+    _cpu(axes[1][3], document, server=True)
 
     fig.tight_layout()
     fig.savefig(path, dpi=90)

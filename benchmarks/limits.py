@@ -2,7 +2,8 @@
 
     python benchmarks/limits.py --url http://127.0.0.1:PORT --events 50000 --reader socket --json orjson
 
-prints one JSON line ``{"reader": ..., "json": ..., "events": N, "seconds": S, "rate": N/S}``.
+prints one JSON line ``{"reader": ..., "json": ..., "events": N, "seconds": S, "rate": N/S,
+"cpu_seconds": C}`` (C: this process's CPU time over the same span).
 The clock starts just before the watch request is sent and stops when the N-th event has been
 parsed into a dict (or, for lightkube, into its resource object). Readers:
 
@@ -183,6 +184,7 @@ async def read_lightkube(url: str, events: int) -> int:
 def measure(reader: str, json_name: str, url: str, events: int) -> dict[str, Any]:
     loads = json_loads(json_name)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if reader == "httpx-lines":
         count = asyncio.run(read_httpx_lines(url, events, loads))
     elif reader == "httpx-raw":
@@ -200,6 +202,7 @@ def measure(reader: str, json_name: str, url: str, events: int) -> dict[str, Any
     else:
         raise ValueError(f"unknown reader {reader!r}; choose from {', '.join(READERS)}")
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     if count < events:
         raise RuntimeError(f"{reader}: the stream ended after {count} of {events} events")
     return {
@@ -208,6 +211,7 @@ def measure(reader: str, json_name: str, url: str, events: int) -> dict[str, Any
         "events": count,
         "seconds": seconds,
         "rate": count / seconds,
+        "cpu_seconds": cpu,
     }
 
 

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import signal
@@ -36,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
+import report  # noqa: E402
 from streamserver import StreamServer  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -51,15 +51,17 @@ LIMIT_READERS = [
     ("lightkube", "stdlib"),
     ("socket-patch", "none"),
 ]
-LOAD_LEVELS = (0.25, 0.5, 0.9)
+LOAD_LEVELS = report.LOAD_LEVELS
 
 
 class Sizes:
     def __init__(self, full: bool) -> None:
         big = [1_000, 10_000, 50_000]
+        # trikopf alone goes further where Kopf would take too long (the time budget decides).
+        alone = [*big, 100_000] if full else big
         self.limits = 50_000
-        self.throughput = {"kopf": big if full else big[:2], "trikopf": big}
-        self.create = {"kopf": big if full else big[:2], "trikopf": big}
+        self.throughput = {"kopf": big if full else big[:2], "trikopf": alone}
+        self.create = {"kopf": big if full else big[:2], "trikopf": alone}
         self.memory = {"kopf": big[:2], "trikopf": [*big[:2], 100_000] if full else big[:2]}
         self.startup = 10_000
         self.latency_duration = 5.0 if full else 3.0
@@ -158,33 +160,24 @@ class Suite:
         return record
 
     def show(self, record: dict[str, Any]) -> None:
-        name = f"{record['workload']:<10} {record['label']:<24} N={record['n'] or '-':<7}"
+        name = f"{record['workload']:<13} {record['label']:<24} N={record['n'] or '-':<7}"
         if "median" in record:
+            used = [
+                f"{key.replace('_us_per_', ' µs/').replace('_', ' ')} {report.fmt(record[key])}"
+                for key in sorted(record)
+                if "cpu_us_per_" in key and isinstance(record[key], (int, float))
+            ]
             print(
-                f"  {name} {fmt(record['median'])} {record['unit']} "
-                f"(±{record['spread'] * 100:.0f}%, {len(record['runs'])} runs) {record['status']}",
+                f"  {name} {report.fmt(record['median'])} {record['unit']} "
+                f"(±{record['spread'] * 100:.0f}%, {len(record['runs'])} runs) {record['status']}"
+                + (f"; {', '.join(used)}" if used else ""),
                 flush=True,
             )
         else:
             print(f"  {name} {record['status']}", flush=True)
 
     def find(self, workload: str, subject: str, n: int | None = None) -> dict[str, Any] | None:
-        for record in self.records:
-            same = record["workload"] == workload and record["subject"] == subject
-            if same and (n is None or record["n"] == n) and "median" in record:
-                return record
-        return None
-
-    def pick(self, workload: str, subject: str, n: int | None = None) -> dict[str, Any] | None:
-        """The measured record, else the one that says why it was not measured."""
-        found = self.find(workload, subject, n)
-        if found is not None:
-            return found
-        for record in self.records:
-            same = record["workload"] == workload and record["subject"] == subject
-            if same and (n is None or record["n"] == n):
-                return record
-        return None
+        return report.Results(self.records).find(workload, subject, n)
 
     # -- workloads
     def limits(self) -> None:
@@ -294,136 +287,6 @@ def _not_runnable(framework: harness.Framework) -> dict[str, Any]:
     raise harness.NotRunnable("no throughput figure to derive its load levels from")
 
 
-def fmt(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def ratio(a: float | None, b: float | None) -> str:
-    if a is None or b is None or b == 0:
-        return "-"
-    return f"{a / b:.2f}x"
-
-
-def table(suite: Suite) -> str:
-    """The summary table (Markdown), one row per workload and size."""
-    lines = [
-        "| workload | N | Kopf | trikopf | limit | trikopf/Kopf | trikopf/limit |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    limit_orjson = suite.find("limits", "socket+orjson")
-    limit_value = limit_orjson["median"] if limit_orjson else None
-
-    def cell(record: dict[str, Any] | None, key: str = "median") -> str:
-        if record is None:
-            return "-"
-        if "median" not in record:
-            status = str(record.get("status", ""))
-            return status.split(":")[0] if status else "-"
-        value = record.get(key)
-        spread = f" ±{record['spread'] * 100:.0f}%" if key == "median" else ""
-        return f"{fmt(value)}{spread}"
-
-    def value(record: dict[str, Any] | None, key: str = "median") -> float | None:
-        return None if record is None or "median" not in record else record.get(key)
-
-    def sizes(workload: str) -> list[int]:
-        return sorted({r["n"] for r in suite.records if r["workload"] == workload and r["n"]})
-
-    for n in sizes("throughput"):
-        kopf, tri = suite.pick("throughput", "kopf", n), suite.pick("throughput", "trikopf", n)
-        lines.append(
-            f"| raw watch events/s | {n:,} | {cell(kopf)} | {cell(tri)} | {fmt(limit_value)} "
-            f"| {ratio(value(tri), value(kopf))} | {ratio(value(tri), limit_value)} |"
-        )
-    for n in sizes("create"):
-        kopf, tri = suite.pick("create", "kopf", n), suite.pick("create", "trikopf", n)
-        lines.append(
-            f"| created objects/s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
-            f"| {ratio(value(tri), value(kopf))} | - |"
-        )
-        lines.append(
-            f"| requests per object | {n:,} | {cell(kopf, 'requests_per_object')} "
-            f"| {cell(tri, 'requests_per_object')} | - | - | - |"
-        )
-    for level in LOAD_LEVELS:
-        label = f"@{int(level * 100)}%"
-        kopf = next(
-            (r for r in suite.records if r["label"] == f"kopf{label}" and "median" in r), None
-        )
-        tri = next(
-            (r for r in suite.records if r["label"] == f"trikopf{label}" and "median" in r), None
-        )
-        if kopf is None and tri is None:
-            continue
-        rates = " / ".join(
-            f"{name} {fmt(r['rate'])}/s" for name, r in (("Kopf", kopf), ("trikopf", tri)) if r
-        )
-        lines.append(f"| latency at {int(level * 100)}% load: {rates} | - | - | - | - | - | - |")
-        for key in ("p50", "p99", "max"):
-            lines.append(
-                f"| latency {key} ms at {int(level * 100)}% load | - | {cell(kopf, key)} "
-                f"| {cell(tri, key)} | - | {ratio(value(tri, key), value(kopf, key))} | - |"
-            )
-    for workload, title in (("memory-idle", "idle"), ("memory-daemon", "with a daemon")):
-        for n in sizes(workload):
-            kopf, tri = suite.pick(workload, "kopf", n), suite.pick(workload, "trikopf", n)
-            if kopf is not None and "median" in kopf:
-                kopf = dict(kopf, median=kopf["median"] / 1024)
-            if tri is not None and "median" in tri:
-                tri = dict(tri, median=tri["median"] / 1024)
-            lines.append(
-                f"| KB per object, {title} | {n:,} | {cell(kopf)} | {cell(tri)} | - "
-                f"| {ratio(value(tri), value(kopf))} | - |"
-            )
-    for workload, title in (("memory-idle", "idle"), ("memory-daemon", "with a daemon")):
-        kopf, tri = marginal(suite, workload, "kopf"), marginal(suite, workload, "trikopf")
-        if kopf is not None or tri is not None:
-            lines.append(
-                f"| KB per object, {title}, marginal (between the two smallest N) | - "
-                f"| {fmt(kopf)} | {fmt(tri)} | - | {ratio(tri, kopf)} | - |"
-            )
-    for n in sizes("startup"):
-        kopf, tri = suite.pick("startup", "kopf", n), suite.pick("startup", "trikopf", n)
-        lines.append(
-            f"| startup to all resumed, s | {n:,} | {cell(kopf)} | {cell(tri)} | - "
-            f"| {ratio(value(tri), value(kopf))} | - |"
-        )
-    limits = [r for r in suite.records if r["workload"] == "limits" and "median" in r]
-    if limits:
-        lines += ["", "| limit reader (no framework) | N | events/s | vs socket+orjson |"]
-        lines.append("|---|---:|---:|---:|")
-        for record in limits:
-            lines.append(
-                f"| {record['label']} | {record['n']:,} | {cell(record)} "
-                f"| {'-' if record['unit'] != 'events/s' else ratio(record['median'], limit_value)} |"
-            )
-    failures = [r for r in suite.records if r["status"] != "ok"]
-    if failures:
-        lines += ["", "Not measured:"]
-        lines += [f"- {r['workload']} {r['label']} N={r['n']}: {r['status']}" for r in failures]
-    return "\n".join(lines)
-
-
-def marginal(suite: Suite, workload: str, subject: str) -> float | None:
-    """KB per object from the growth between the two smallest sizes (fixed costs cancel out)."""
-    records = sorted(
-        (r for r in suite.records if r["workload"] == workload and r["subject"] == subject),
-        key=lambda r: r["n"],
-    )
-    records = [r for r in records if "rss_after" in r and "rss_before" in r][:2]
-    if len(records) < 2:
-        return None
-    small, large = records
-    grown = (large["rss_after"] - large["rss_before"]) - (small["rss_after"] - small["rss_before"])
-    return float(grown / (large["n"] - small["n"]) / 1024)
-
-
 def metadata() -> dict[str, Any]:
     def version(name: str) -> str:
         try:
@@ -447,6 +310,17 @@ def metadata() -> dict[str, Any]:
             check=True,
             timeout=10,
         ).stdout.strip()
+        # Changes to the library or the suite that are not committed yet (results aside).
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "trikopf", "benchmarks", "pyproject.toml"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        if changed:
+            commit += " with uncommitted changes"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {
@@ -460,6 +334,14 @@ def metadata() -> dict[str, Any]:
             for name in ("trikopf", "kopf", "httpx", "orjson", "lightkube", "trio", "anyio")
         },
     }
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average: how busy the machine was besides the suite (None if unknown)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,13 +379,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trikopf benchmarks, {meta['date']}, {meta['machine']}, Python {meta['python']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()), flush=True)
     started = time.monotonic()
+    load_before = _load_average()
     for workload in WORKLOADS:
         if workload in selected:
             print(f"\n== {workload}", flush=True)
             getattr(suite, workload)()
     meta["seconds"] = round(time.monotonic() - started, 1)
-    meta["options"] = {"full": args.full, "repeat": args.repeat, "workloads": selected}
-    summary = table(suite)
+    meta["load_average"] = [load_before, _load_average()]
+    meta["options"] = {
+        "full": args.full,
+        "repeat": args.repeat,
+        "budget": args.budget,
+        "workloads": selected,
+        "frameworks": args.frameworks,
+    }
+    summary = report.summary(suite.records)
     print("\n" + summary)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -521,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chart: {png}")
         except ImportError as exc:
             print(f"no chart: {exc}")
+    source = "" if not args.tag else f" benchmarks/results/{latest}.json"
+    print(f"into the docs: python benchmarks/report.py{source} --update docs/performance.md")
     return 0
 
 

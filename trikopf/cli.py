@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import traceback
@@ -207,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--dev-kubeconfig",
         metavar="PATH",
-        help="where --dev-cluster writes its kubeconfig (default: a file in the temp folder)",
+        help="where --dev-cluster writes its kubeconfig (default: a new folder of this process "
+        "in the temp folder, $TMPDIR/trikopf-dev-<pid>-*/kubeconfig, removed at exit, so that "
+        "dev clusters on one machine never share the file)",
     )
     where.add_argument(
         "--apply",
@@ -251,23 +254,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.asynccontextmanager
 async def _dev_cluster(path: str | None) -> AsyncIterator[pathlib.Path]:
+    """Serve the embedded API server while the block runs; yield its kubeconfig's path.
+
+    Without ``path`` the kubeconfig goes into a folder of its own (private to this user, named
+    after this process) that is removed when the block exits: a second dev cluster on the same
+    machine gets another folder instead of overwriting the first one's file.
+    """
     from trikopf.apiserver import open_apiserver
 
-    target = (
-        pathlib.Path(path)
-        if path
-        else pathlib.Path(tempfile.gettempdir()) / "trikopf-dev" / "kubeconfig"
-    )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    async with open_apiserver() as server:
-        written = server.write_kubeconfig(target)
-        print(
-            f"trikopf: the embedded API server runs at {server.url}\n"
-            f"trikopf: for kubectl:  export KUBECONFIG={written}",
-            file=sys.stderr,
-            flush=True,
-        )
-        yield written
+    own_folder: pathlib.Path | None = None
+    if path:
+        target = pathlib.Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        own_folder = pathlib.Path(tempfile.mkdtemp(prefix=f"trikopf-dev-{os.getpid()}-"))
+        target = own_folder / "kubeconfig"
+    try:
+        async with open_apiserver() as server:
+            written = server.write_kubeconfig(target)
+            print(
+                f"trikopf: the embedded API server runs at {server.url}\n"
+                f"trikopf: for kubectl:  export KUBECONFIG={written}",
+                file=sys.stderr,
+                flush=True,
+            )
+            yield written
+    finally:
+        if own_folder is not None:
+            shutil.rmtree(own_folder, ignore_errors=True)
 
 
 def _has_login_handlers() -> bool:

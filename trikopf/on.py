@@ -125,7 +125,6 @@ def _filters(
     when: When,
     field_filters: tuple[Any, ...],
     needs_field: str = _VALUE_NEEDS_FIELD,
-    check_when: bool = True,
 ) -> tuple[str, ...]:
     """Check the filters that object handlers share; return the parsed ``field`` path."""
     validate_meta_filter("labels", labels)
@@ -133,7 +132,7 @@ def _filters(
     path = parse_field(field)
     if any(v is not None for v in field_filters) and not path:
         raise TypeError(needs_field)
-    if check_when and when is not None and not callable(when):
+    if when is not None and not callable(when):
         raise TypeError(f"when= must be a callable, got {when!r}")
     return path
 
@@ -422,10 +421,8 @@ def event(
         resource, group=group, version=version, kind=kind, plural=plural,
         singular=singular, shortcut=shortcut, category=category,
     )  # fmt: skip
-    # when= is not checked here (as before the fold): a non-callable fails on the first event.
     path = _filters(
-        labels=labels, annotations=annotations, field=field, when=when,
-        field_filters=(value,), check_when=False,
+        labels=labels, annotations=annotations, field=field, when=when, field_filters=(value,)
     )  # fmt: skip
     return _registering(
         "event",

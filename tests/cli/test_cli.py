@@ -109,6 +109,41 @@ async def test_quick_start_handles_the_example_object_and_stops_on_sigint(
     assert "The operator has stopped." in process.output
 
 
+async def test_two_dev_clusters_without_a_kubeconfig_path_each_write_their_own_file(
+    tmp_path: pathlib.Path,
+) -> None:
+    args = [
+        "--dev-cluster",
+        "--apply",
+        str(EXAMPLES / "crd.yaml"),
+        str(EXAMPLES / "01-minimal" / "example.py"),
+    ]
+    environment = {"TMPDIR": str(tmp_path)}
+    async with (
+        open_operator_process(args, env=environment) as first,
+        open_operator_process(args, env=environment) as second,
+    ):
+        paths = []
+        for process in (first, second):
+            line = await process.wait_for_line("export KUBECONFIG=")
+            paths.append(pathlib.Path(line.split("export KUBECONFIG=", 1)[1].strip()))
+            await process.wait_for_line("The operator is ready")
+        assert paths[0] != paths[1]
+        assert all(path.is_relative_to(tmp_path) for path in paths)
+        servers = {load_kubeconfig(path).server for path in paths}
+        urls = set()
+        for process in (first, second):
+            line = await process.wait_for_line("the embedded API server runs at ")
+            urls.add(line.split(" runs at ", 1)[1].strip())
+        assert servers == urls
+        assert len(urls) == 2
+        await interrupt(first)
+        await interrupt(second)
+    # Each process removes the folder it made for its file.
+    assert not any(path.exists() for path in paths)
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_second_sigint_stops_at_once_while_a_handler_blocks(
     tmp_path: pathlib.Path,
 ) -> None:

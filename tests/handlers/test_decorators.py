@@ -167,6 +167,20 @@ def test_bad_options_are_refused_with_a_clear_message(
         trikopf.on.create("kopfexamples", registry=trikopf.OperatorRegistry(), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "decorator",
+    [trikopf.on.event, trikopf.on.create, trikopf.on.update, trikopf.on.delete, trikopf.on.resume],
+)
+def test_a_non_callable_when_is_refused_at_decoration_by_every_object_decorator(
+    decorator: Any,
+) -> None:
+    registry = trikopf.OperatorRegistry()
+    with pytest.raises(TypeError, match="when= must be a callable, got True"):
+        decorator("kopfexamples", when=True, registry=registry)(fn)
+    assert registry.watching_handlers == ()
+    assert registry.changing_handlers == ()
+
+
 def test_only_non_optional_delete_handlers_need_the_finalizer() -> None:
     registry = trikopf.OperatorRegistry()
     body = {"metadata": {"labels": {"keep": "yes"}}}
