@@ -227,11 +227,16 @@ class BackgroundSettings:
     - ``restart_backoff_max``: the longest delay before a crashed daemon is restarted (the
       delay starts at the daemon's ``backoff`` and doubles with each crash in a row; seconds).
     - ``cleanup_timeout``: the cleanup handlers together get this long when the operator exits.
+    - ``memory_release_interval``: how often the operator looks whether a burst of work (many
+      objects handled at once) has ended; when one has, it runs a full garbage collection and,
+      on glibc, ``malloc_trim``, to give the burst's freed memory back to the system (seconds;
+      ``None``: never).
     """
 
     cancellation_timeout: float = attrs.field(default=5.0, validator=_non_negative)
     restart_backoff_max: float = attrs.field(default=300.0, validator=_positive)
     cleanup_timeout: float = attrs.field(default=10.0, validator=_positive)
+    memory_release_interval: float | None = attrs.field(default=2.0, validator=_positive_or_none)
 
 
 @attrs.define(kw_only=True)
