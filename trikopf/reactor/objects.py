@@ -43,6 +43,7 @@ import sniffio
 import trio
 
 from trikopf._util.instruments import Instruments, current_instruments
+from trikopf._util.tasks import start_soon_lean
 from trikopf.structs import WatchEvent
 
 __all__ = [
@@ -115,7 +116,7 @@ class ObjectScope:
     """
 
     uid: str
-    _task_group: TaskSpawner
+    _task_group: TaskSpawner | anyio.abc.TaskGroup
     _on_task_done: Callable[[], None]
     _on_bug: Callable[[ObjectScope, BaseException], None]
     active: int = 0
@@ -155,14 +156,13 @@ class ObjectScope:
             cancel_scope = anyio.CancelScope()
         self._cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
-        self._task_group.start_soon(
-            self._run_task,
-            cancel_scope,
-            entered,
-            fn,
-            args,
-            name=name or getattr(fn, "__name__", None),
-        )
+        spawner = self._task_group
+        name = name or getattr(fn, "__name__", None)
+        if isinstance(spawner, anyio.abc.TaskGroup):
+            # On Trio without AnyIO's per-task handle: a daemon lives long.
+            start_soon_lean(spawner, self._run_task, cancel_scope, entered, fn, args, name=name)
+        else:  # a Trio nursery already (see open_task_spawner)
+            spawner.start_soon(self._run_task, cancel_scope, entered, fn, args, name=name)
 
     async def _run_task(
         self,
@@ -282,7 +282,7 @@ class ResourceSupervisor(Generic[S]):
     :meth:`wait_uncongested`) to stop reading while that many events wait for their round.
     """
 
-    task_group: TaskSpawner
+    task_group: TaskSpawner | anyio.abc.TaskGroup
     process: ProcessFn[S]
     new_state: Callable[[], S]
     raw: RawFn | None = None
