@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.faults import Faults, RequestLog, RequestRecord, now
 from trikopf.apiserver.jsonio import dumps, loads
 from trikopf.apiserver.resources import NAMESPACE_KEY, ResourceType
-from trikopf.apiserver.store import Store
+from trikopf.apiserver.store import Store, Track, now_timestamp
 from trikopf.apiserver.store import clone as store_clone
 from trikopf.apiserver.watch import WatchRequest, stream_watch
 
@@ -470,7 +471,12 @@ class ApiApp:
         body = _read_object(request, route)
         body, warnings = self._field_validation(request, route, body)
         obj = self.store.create(
-            route.resource, route.namespace or "", body, dry_run=_dry_run(request), copy=False
+            route.resource,
+            route.namespace or "",
+            body,
+            dry_run=_dry_run(request),
+            copy=False,
+            track=self._tracker(request, route),
         )
         return _with_warnings(_respond(request, 201, self._out(route, obj)), warnings)
 
@@ -485,6 +491,7 @@ class ApiApp:
             body,
             subresource=route.subresource,
             dry_run=_dry_run(request),
+            track=self._tracker(request, route),
         )
         return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
 
@@ -527,6 +534,7 @@ class ApiApp:
             subresource=route.subresource,
             dry_run=dry_run,
             require_version=False,
+            track=self._tracker(request, route),
         )
         return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
 
@@ -568,12 +576,13 @@ class ApiApp:
             updated,
             dry_run=_dry_run(request),
             require_version=False,
+            track=self._tracker(request, route),
         )
         return _respond(request, 200, to_scale(resource, version, obj))
 
     def _apply(self, request: Request, route: Route, namespace: str, dry_run: bool) -> Response:
-        """Server-side apply, approximated: create, or merge the applied fields in."""
-        from trikopf.apiserver import patching
+        """Server-side apply: merge by the type's list semantics, own, prune, refuse conflicts."""
+        from trikopf.apiserver import apply, managedfields
 
         assert route.name is not None
         if not request.query_value("fieldManager"):
@@ -583,24 +592,75 @@ class ApiApp:
         body = _parse_body(request.body, "application/yaml", route)
         if not isinstance(body, dict):
             raise ApiError(400, "the applied configuration must be an object")
-        existing = self.store.find(route.resource, namespace, route.name)
+        metadata = body.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("managedFields") is not None:
+            raise ApiError(400, "metadata.managedFields must be nil")
+        resource = route.resource
+        write = self._write(
+            request, route, operation="Apply", force=request.query_value("force") in _TRUE
+        )
+        applied = managedfields.field_set(
+            body,
+            write.schema,
+            subresource=route.subresource,
+            has_status="status" in resource.subresources,
+        )
+        write = attrs.evolve(write, applied=frozenset(applied))
+        track = functools.partial(apply.record, write=write)
+        existing = self.store.find(resource, namespace, route.name)
         if existing is None:
             if route.subresource is not None:
-                raise errors.not_found(route.resource.group, route.resource.plural, route.name)
+                raise errors.not_found(resource.group, resource.plural, route.name)
             body.setdefault("metadata", {})["name"] = route.name
-            obj = self.store.create(route.resource, namespace, body, dry_run=dry_run)
+            obj = self.store.create(resource, namespace, body, dry_run=dry_run, track=track)
             return _respond(request, 201, self._out(route, obj))
-        patched = patching.apply_merge_patch(existing, body)
+        merged = apply.merge(store_clone(existing), body, write.schema)
+        apply.prune(merged, apply.stale_fields(existing, write))
+        merged, warnings = self._field_validation(request, route, merged)
         obj = self.store.update(
-            route.resource,
+            resource,
             namespace,
             route.name,
-            patched,
+            merged,
             subresource=route.subresource,
             dry_run=dry_run,
             require_version=False,
+            track=track,
         )
-        return _respond(request, 200, self._out(route, obj))
+        return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
+
+    def _write(
+        self, request: Request, route: Route, *, operation: str = "Update", force: bool = False
+    ) -> Any:
+        """Who writes (the field manager) and the type that ownership is computed with."""
+        from trikopf.apiserver import apply, managedfields
+
+        resource = route.resource
+        manager = request.query_value("fieldManager") or apply.manager_from_user_agent(
+            request.headers.get("user-agent") or ""
+        )
+        if len(manager) > 128:
+            raise ApiError(
+                422, "fieldManager: Too long: may not be longer than 128 characters"
+            )
+        return apply.Write(
+            manager=manager or "unknown",
+            operation=operation,
+            api_version=resource.api_version(route.version),
+            subresource=route.subresource,
+            schema=managedfields.schema_for(
+                group=resource.group,
+                kind=resource.kind,
+                crd_schema=resource.schemas.get(route.version) if resource.custom else None,
+            ),
+            time=now_timestamp(),
+            force=force,
+        )
+
+    def _tracker(self, request: Request, route: Route) -> Track:
+        from trikopf.apiserver import apply
+
+        return functools.partial(apply.record, write=self._write(request, route))
 
     def _delete_options(self, request: Request) -> tuple[str | None, dict[str, Any] | None, bool]:
         propagation = request.query_value("propagationPolicy") or None

@@ -1,0 +1,274 @@
+"""Server-side apply and the ownership bookkeeping of every write.
+
+:func:`record` runs inside the store's create and update (as their ``track`` callback), on
+the object as it will be stored: it compares it with the stored one and rewrites
+``metadata.managedFields``. An ``Update`` takes what it added or changed from the other
+managers; an ``Apply`` refuses (409, ``FieldManagerConflict``) to change a field another
+manager owns unless forced. :func:`merge` and :func:`prune` build the object an apply asks
+for: the applied configuration merged into the live object by the type's list semantics,
+then the fields the applier applied before and no longer applies, and nobody else owns,
+removed. All functions are synchronous and touch only the request's own objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from trikopf.apiserver.errors import ApiError
+from trikopf.apiserver.managedfields import (
+    EntryError,
+    Manager,
+    Path,
+    Schema,
+    _child,
+    _items,
+    _key_element,
+    _list_type,
+    changed,
+    decode_entries,
+    encode_entries,
+    flatten,
+    path_text,
+)
+
+__all__ = ["Write", "manager_from_user_agent", "merge", "prune", "record"]
+
+_MISSING: Final = object()
+
+
+@attrs.frozen(kw_only=True)
+class Write:
+    """Who writes and how: what :func:`record` needs besides the two objects."""
+
+    manager: str
+    operation: str  # "Apply" or "Update"
+    api_version: str
+    subresource: str | None
+    schema: Schema
+    time: str
+    applied: frozenset[Path] = frozenset()  # Apply: the fields of the applied configuration
+    force: bool = False
+
+
+def manager_from_user_agent(user_agent: str) -> str:
+    """The default field manager: the user agent up to its first ``/`` (as Kubernetes does)."""
+    return user_agent.split("/", 1)[0][:128]
+
+
+def current_managers(obj: Mapping[str, Any] | None) -> list[Manager]:
+    if obj is None:
+        return []
+    entries = obj["metadata"].get("managedFields")
+    if not entries:
+        return []
+    try:
+        return decode_entries(entries)
+    except EntryError:
+        return []
+
+
+def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> None:
+    """Rewrite ``new``'s ``managedFields`` for this write; raise 409 on apply conflicts."""
+    meta = new["metadata"]
+    sent = meta.get("managedFields", _MISSING)
+    old_entries = old["metadata"].get("managedFields") if old is not None else None
+    if write.operation == "Update" and sent == [{}]:
+        meta.pop("managedFields", None)  # the documented way to clear ownership
+        return
+    managers = current_managers(old)
+    if write.operation == "Update" and isinstance(sent, list) and sent and sent != old_entries:
+        try:
+            managers = decode_entries(sent)  # a client may set ownership explicitly
+        except EntryError as exc:
+            raise ApiError(422, f"metadata.managedFields: Invalid value: {exc}") from None
+    subresource = write.subresource if write.subresource in ("status", "scale") else ""
+    mine = Manager(
+        manager=write.manager,
+        operation=write.operation,
+        api_version=write.api_version,
+        time=None,
+        subresource=subresource,
+        fields=set(),
+    )
+    previous = next((m for m in managers if m.identity == mine.identity), None)
+    others = [m for m in managers if m.identity != mine.identity]
+    old_flat = flatten(old, write.schema, subresource=None, has_status=False) if old else {}
+    new_flat = flatten(new, write.schema, subresource=None, has_status=False)
+    touched, removed = changed(old_flat, new_flat)
+    if write.operation == "Apply":
+        conflicts = [(m, p) for m in others for p in sorted(m.fields & touched)]
+        if conflicts and not write.force:
+            raise _conflict_error(conflicts)
+        mine.fields = set(write.applied)
+    else:
+        mine.fields = (previous.fields - removed if previous else set()) | touched
+    for other in others:
+        other.fields -= touched
+        other.fields -= removed
+    content_changed = old is None or _without_managed(old) != _without_managed(new)
+    if previous is not None and not content_changed and previous.fields == mine.fields:
+        mine.time = previous.time
+    else:
+        mine.time = write.time
+    kept = [m for m in others if m.fields]
+    if mine.fields or write.operation == "Apply":
+        kept.append(mine)
+    entries = encode_entries(kept)
+    if entries == old_entries:
+        meta["managedFields"] = old_entries
+    elif entries:
+        meta["managedFields"] = entries
+    else:
+        meta.pop("managedFields", None)
+
+
+def _without_managed(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj["metadata"].items() if k not in ("managedFields", "resourceVersion")}
+    return {**obj, "metadata": meta}
+
+
+def _conflict_error(conflicts: list[tuple[Manager, Path]]) -> ApiError:
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": f"conflict with {manager.describe()}",
+            "field": path_text(path),
+        }
+        for manager, path in conflicts
+    ]
+    if len(conflicts) == 1:
+        manager, path = conflicts[0]
+        message = (
+            f"Apply failed with 1 conflict: conflict with {manager.describe()}: {path_text(path)}"
+        )
+    else:
+        by_manager: dict[str, list[str]] = {}
+        for manager, path in conflicts:
+            by_manager.setdefault(manager.describe(), []).append(path_text(path))
+        lines = []
+        for name in sorted(by_manager):
+            lines.append(f"conflicts with {name}:")
+            lines.extend(f"- {text}" for text in by_manager[name])
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    return ApiError(409, message, reason="Conflict", details={"causes": causes})
+
+
+# ------------------------------------------------------------------ merging
+
+
+def merge(live: Any, config: Any, schema: Schema) -> Any:
+    """The applied configuration merged into the live object (neither is changed).
+
+    Objects merge field by field (``null`` removes a field), associative lists item by item
+    on their keys, sets as a union; scalars and atomic lists are replaced.
+    """
+    if isinstance(config, dict):
+        if not isinstance(live, dict):
+            return _copy(config)
+        result = dict(live)
+        for key, value in config.items():
+            if value is None:
+                result.pop(key, None)
+            else:
+                result[key] = merge(live.get(key), value, _child(schema, key))
+        return result
+    if isinstance(config, list) and isinstance(live, list):
+        kind, keys = _list_type(schema)
+        if kind == "set" and not any(isinstance(v, (dict, list)) for v in config + live):
+            return [*live, *(v for v in config if v not in live)]
+        if kind == "map":
+            return _merge_map_list(live, config, keys, _items(schema))
+    return _copy(config)
+
+
+def _merge_map_list(live: list[Any], config: list[Any], keys: tuple[str, ...], item: Schema) -> Any:
+    live_keys = [_key_element(v, keys) for v in live]
+    config_keys = [_key_element(v, keys) for v in config]
+    if None in live_keys or None in config_keys:
+        return _copy(config)
+    result = list(live)
+    positions = {k: i for i, k in enumerate(live_keys)}
+    for element, value in zip(config_keys, config, strict=True):
+        index = positions.get(element)
+        if index is None:
+            positions[element] = len(result)
+            result.append(_copy(value))
+        else:
+            result[index] = merge(result[index], value, item)
+    return result
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ pruning
+
+
+def stale_fields(live: Mapping[str, Any] | None, write: Write) -> set[Path]:
+    """Fields the applier applied last time, applies no more, and nobody else owns."""
+    managers = current_managers(live)
+    identity = ("Apply", write.subresource if write.subresource in ("status", "scale") else "")
+    last = next(
+        (m for m in managers if (m.manager, m.operation, m.subresource) == (write.manager, *identity)),
+        None,
+    )
+    if last is None:
+        return set()
+    owned = set(write.applied)
+    for m in managers:
+        if m is not last:
+            owned |= m.fields
+    stale = last.fields - owned
+    # A node stays while anyone owns something beneath it.
+    return {p for p in stale if not any(o[: len(p)] == p and o != p for o in owned)}
+
+
+def prune(obj: dict[str, Any], paths: set[Path]) -> None:
+    """Remove these fields from ``obj`` (in place), and the containers they leave empty."""
+    for path in sorted(paths, key=len, reverse=True):
+        _remove(obj, path)
+
+
+def _remove(node: Any, path: Path) -> bool:
+    """Remove ``path`` under ``node``; True if ``node`` was left empty by the removal."""
+    element, rest = path[0], path[1:]
+    if isinstance(node, dict) and element.startswith("f:"):
+        key = element[2:]
+        if key not in node:
+            return False
+        if not rest or _remove(node[key], rest):
+            del node[key]
+            return not node
+        return False
+    if not isinstance(node, list):
+        return False
+    index = _find(node, element)
+    if index is None:
+        return False
+    if not rest or _remove(node[index], rest):
+        del node[index]
+        return not node
+    return False
+
+
+def _find(items: list[Any], element: str) -> int | None:
+    kind, text = element[:2], element[2:]
+    if kind == "i:":
+        index = int(text)
+        return index if 0 <= index < len(items) else None
+    wanted = json.loads(text)
+    for index, item in enumerate(items):
+        if kind == "v:" and item == wanted:
+            return index
+        if kind == "k:" and isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()):
+            return index
+    return None

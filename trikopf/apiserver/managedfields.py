@@ -1,0 +1,440 @@
+"""Field ownership (``metadata.managedFields``) as a Kubernetes API server keeps it.
+
+Every write names a field manager. An apply (``application/apply-patch+yaml``) makes its
+manager own exactly the fields of the applied configuration (an ``Apply`` entry); any other
+write (create, update, patch) gives its manager the fields it added or changed (an
+``Update`` entry) and takes them away from the other managers. Fields are paths in the
+``FieldsV1`` encoding: ``f:<name>`` for an object's field, ``k:<json>`` for an item of an
+associative list by its keys, ``v:<json>`` for an item of a set, ``i:<n>`` for a position;
+``.`` marks a node that is owned itself as well as through its children.
+
+Which lists are associative, sets or atomic comes from the type: the strategic-merge
+metadata of the built-in kinds (:mod:`patching`) or a CRD's ``x-kubernetes-list-type`` and
+``x-kubernetes-list-map-keys``. Everything here is pure and synchronous: the server calls it
+while it handles one write, on the request's own objects, and never on reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from trikopf.apiserver.patching import _List, patch_metadata
+
+__all__ = [
+    "Conflict",
+    "Manager",
+    "Path",
+    "decode_entries",
+    "encode_entries",
+    "field_set",
+    "flatten",
+    "path_text",
+    "schema_for",
+]
+
+Path = tuple[str, ...]
+Schema = Mapping[str, Any]  # an OpenAPI v3 schema, or a part of one
+
+_NODE: Final = object()  # the value of a flattened path that is an owned node, not a leaf
+_ANY: Final[Schema] = {}
+_STRING_MAP: Final[Schema] = {"type": "object", "additionalProperties": {"type": "string"}}
+_METADATA: Final[Schema] = {
+    "type": "object",
+    "properties": {
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+        "finalizers": {"type": "array", "x-kubernetes-list-type": "set"},
+        "ownerReferences": {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["uid"],
+        },
+    },
+}
+# Fields the server sets or that identify the object: never owned by anyone.
+_STRIPPED_META: Final = frozenset(
+    {
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    }
+)
+# Maps of the built-in kinds (map[string]string and the like) rather than structs.
+_BUILTIN_MAPS: Final = frozenset(
+    {
+        "data",
+        "binaryData",
+        "stringData",
+        "matchLabels",
+        "nodeSelector",
+        "limits",
+        "requests",
+        "capacity",
+        "allocatable",
+    }
+)
+
+
+# ------------------------------------------------------------------ schemas
+
+
+def _from_patch_metadata(meta: Any) -> Schema:
+    if isinstance(meta, _List):
+        if meta.primitive_set:
+            return {"type": "array", "x-kubernetes-list-type": "set"}
+        if meta.merge_key is None:
+            return {"type": "array"}
+        return {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": [meta.merge_key],
+            "items": _from_patch_metadata(meta.item or {}),
+        }
+    properties = {key: _from_patch_metadata(value) for key, value in meta.items()}
+    return {"type": "object", "properties": properties}
+
+
+_BUILTIN_SCHEMAS: dict[tuple[str, str], Schema] = {}
+
+
+def schema_for(*, group: str, kind: str, crd_schema: Schema | None) -> Schema:
+    """The type of a kind as far as ownership needs it: list types and maps."""
+    if crd_schema is not None:
+        properties = dict(crd_schema.get("properties") or {})
+        properties["metadata"] = _METADATA
+        return {**crd_schema, "properties": properties}
+    cached = _BUILTIN_SCHEMAS.get((group, kind))
+    if cached is None:
+        cached = _from_patch_metadata(patch_metadata(group=group, kind=kind) or {})
+        properties = dict(cached["properties"])
+        properties["metadata"] = _METADATA
+        cached = _BUILTIN_SCHEMAS[(group, kind)] = {**cached, "properties": properties}
+    return cached
+
+
+def _child(schema: Schema, key: str) -> Schema:
+    properties = schema.get("properties")
+    if properties and key in properties:
+        child = properties[key]
+        return child if isinstance(child, Mapping) else _ANY
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        return extra
+    if not properties and key in _BUILTIN_MAPS:
+        return _STRING_MAP
+    return _ANY
+
+
+def _is_map(schema: Schema) -> bool:
+    """A granular map (entries owned one by one, the map itself a node), not a struct."""
+    return "additionalProperties" in schema and not schema.get("properties")
+
+
+def _list_type(schema: Schema) -> tuple[str, tuple[str, ...]]:
+    kind = schema.get("x-kubernetes-list-type")
+    if kind == "map":
+        keys = schema.get("x-kubernetes-list-map-keys") or ()
+        return ("map", tuple(str(k) for k in keys)) if keys else ("atomic", ())
+    if kind == "set":
+        return "set", ()
+    return "atomic", ()
+
+
+def _items(schema: Schema) -> Schema:
+    items = schema.get("items")
+    return items if isinstance(items, Mapping) else _ANY
+
+
+# ------------------------------------------------------------------ flattening
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _key_element(item: Any, keys: tuple[str, ...]) -> str | None:
+    if not isinstance(item, dict) or any(k not in item for k in keys):
+        return None
+    fields = {k: item[k] for k in keys}
+    if any(isinstance(v, (dict, list)) for v in fields.values()):
+        return None
+    return "k:" + _compact(fields)
+
+
+def _walk_list(
+    value: list[Any], schema: Schema, path: Path, out: dict[Path, Any], maps: bool
+) -> None:
+    kind, keys = _list_type(schema)
+    if kind == "set" and not any(isinstance(v, (dict, list)) for v in value):
+        for item in value:
+            out[(*path, "v:" + _compact(item))] = _NODE
+        return
+    if kind == "map":
+        elements = [_key_element(item, keys) for item in value]
+        if None not in elements and len(set(elements)) == len(elements):
+            item_schema = _items(schema)
+            for element, item in zip(elements, value, strict=True):
+                assert element is not None
+                child = (*path, element)
+                out[child] = _NODE
+                _walk_dict(item, item_schema, child, out, maps, struct=True)
+            return
+    out[path] = value  # atomic: owned and compared as a whole
+
+
+def _walk_dict(
+    value: dict[str, Any],
+    schema: Schema,
+    path: Path,
+    out: dict[Path, Any],
+    maps: bool,
+    *,
+    struct: bool,
+) -> None:
+    for key, item in value.items():
+        child_path = (*path, "f:" + key)
+        child_schema = _child(schema, key)
+        _walk(item, child_schema, child_path, out, maps, member=not struct)
+
+
+def _walk(
+    value: Any, schema: Schema, path: Path, out: dict[Path, Any], maps: bool, *, member: bool
+) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out[path] = value
+            return
+        granular = _is_map(schema)
+        if member or (maps and granular):
+            out[path] = _NODE
+        _walk_dict(value, schema, path, out, maps, struct=not granular)
+    elif isinstance(value, list):
+        _walk_list(value, schema, path, out, maps)
+    else:
+        out[path] = value
+
+
+def flatten(
+    obj: Mapping[str, Any], schema: Schema, *, subresource: str | None, has_status: bool
+) -> dict[Path, Any]:
+    """Every owned path of an object with its value (leaves) or a node marker.
+
+    Nodes of maps that are struct fields (``labels``, ``data``) are included: an ``Update``
+    that creates such a map owns the map as well as its entries.
+    """
+    out: dict[Path, Any] = {}
+    _flatten_top(obj, schema, out, subresource=subresource, has_status=has_status, maps=True)
+    return out
+
+
+def field_set(
+    config: Mapping[str, Any], schema: Schema, *, subresource: str | None, has_status: bool
+) -> set[Path]:
+    """The fields of an applied configuration: what its ``Apply`` entry owns."""
+    out: dict[Path, Any] = {}
+    _flatten_top(config, schema, out, subresource=subresource, has_status=has_status, maps=False)
+    return set(out)
+
+
+def _flatten_top(
+    obj: Mapping[str, Any],
+    schema: Schema,
+    out: dict[Path, Any],
+    *,
+    subresource: str | None,
+    has_status: bool,
+    maps: bool,
+) -> None:
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if subresource == "status" and key != "status":
+            continue
+        if subresource is None and has_status and key == "status":
+            continue
+        if subresource == "scale" and key != "spec":
+            continue
+        child_schema = _child(schema, key)
+        if key == "metadata" and isinstance(value, dict):
+            kept = {k: v for k, v in value.items() if k not in _STRIPPED_META}
+            if kept:
+                _walk_dict(kept, child_schema, ("f:metadata",), out, maps, struct=True)
+            continue
+        _walk(value, child_schema, ("f:" + key,), out, maps, member=False)
+
+
+def is_leaf(value: Any) -> bool:
+    return value is not _NODE
+
+
+def changed(old: Mapping[Path, Any], new: Mapping[Path, Any]) -> tuple[set[Path], set[Path]]:
+    """(added or modified, removed) paths between two flattenings."""
+    touched = {
+        path
+        for path, value in new.items()
+        if path not in old or (value is not _NODE and not _same(old[path], value))
+    }
+    removed = {path for path in old if path not in new}
+    return touched, removed
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and bool(a == b)
+
+
+# ------------------------------------------------------------------ managers
+
+
+@attrs.define(eq=False)
+class Manager:
+    """One ``managedFields`` entry, its fields decoded to a set of paths."""
+
+    manager: str
+    operation: str  # "Apply" or "Update"
+    api_version: str
+    time: str | None
+    subresource: str
+    fields: set[Path]
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        # Appliers are one manager whatever version they applied with; updaters are not.
+        version = "" if self.operation == "Apply" else self.api_version
+        return (self.manager, self.operation, self.subresource, version)
+
+    def describe(self) -> str:
+        text = json.dumps(self.manager)
+        if self.subresource:
+            text += f" with subresource {json.dumps(self.subresource)}"
+        if self.operation == "Update":
+            text += f" using {self.api_version}"
+        return text
+
+
+class EntryError(ValueError):
+    """A ``managedFields`` entry that a client sent and that cannot be decoded."""
+
+
+def decode_entries(entries: Any) -> list[Manager]:
+    """The stored or sent ``managedFields`` list as managers (raises :class:`EntryError`)."""
+    if not isinstance(entries, list):
+        raise EntryError("managedFields must be a list")
+    managers = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise EntryError("a managedFields entry must be an object")
+        operation = entry.get("operation")
+        if operation not in ("Apply", "Update"):
+            raise EntryError(f"invalid managedFields operation {operation!r}")
+        fields_type = entry.get("fieldsType", "FieldsV1")
+        if fields_type != "FieldsV1":
+            raise EntryError(f"invalid managedFields fieldsType {fields_type!r}")
+        fields: set[Path] = set()
+        _decode(entry.get("fieldsV1") or {}, (), fields)
+        managers.append(
+            Manager(
+                manager=str(entry.get("manager") or ""),
+                operation=operation,
+                api_version=str(entry.get("apiVersion") or ""),
+                time=entry.get("time"),
+                subresource=str(entry.get("subresource") or ""),
+                fields=fields,
+            )
+        )
+    return managers
+
+
+def _decode(node: Any, path: Path, out: set[Path]) -> None:
+    if not isinstance(node, dict):
+        raise EntryError("fieldsV1 must be a tree of objects")
+    for key, child in node.items():
+        if key == ".":
+            out.add(path)
+            continue
+        if not isinstance(key, str) or key[:2] not in ("f:", "k:", "v:", "i:"):
+            raise EntryError(f"invalid fieldsV1 element {key!r}")
+        child_path = (*path, key)
+        if child:
+            _decode(child, child_path, out)
+        else:
+            out.add(child_path)
+
+
+def _encode(fields: Iterable[Path]) -> dict[str, Any]:
+    members = set(fields)
+    tree: dict[str, Any] = {}
+    for path in members:
+        node = tree
+        for element in path:
+            node = node.setdefault(element, {})
+    for path in members:
+        node = tree
+        for element in path:
+            node = node[element]
+        if node:
+            node["."] = {}
+    return _sorted_tree(tree)
+
+
+def _sorted_tree(node: dict[str, Any]) -> dict[str, Any]:
+    return {key: _sorted_tree(node[key]) for key in sorted(node)}
+
+
+def encode_entries(managers: list[Manager]) -> list[dict[str, Any]]:
+    """Managers as the ``managedFields`` list: Apply before Update, then by time and name."""
+    ordered = sorted(
+        managers,
+        key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource),
+    )
+    entries = []
+    for manager in ordered:
+        entry: dict[str, Any] = {
+            "apiVersion": manager.api_version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": _encode(manager.fields),
+            "manager": manager.manager,
+            "operation": manager.operation,
+        }
+        if manager.subresource:
+            entry["subresource"] = manager.subresource
+        if manager.time is not None:
+            entry["time"] = manager.time
+        entries.append(entry)
+    return entries
+
+
+def path_text(path: Path) -> str:
+    """A path as the server prints it in conflicts: ``.spec.containers[name="app"].image``."""
+    parts = []
+    for element in path:
+        kind, text = element[:2], element[2:]
+        if kind == "f:":
+            parts.append("." + text)
+        elif kind == "k:":
+            fields = json.loads(text)
+            parts.append("[" + ",".join(f"{k}={_compact(v)}" for k, v in fields.items()) + "]")
+        elif kind == "v:":
+            parts.append("[=" + text + "]")
+        else:
+            parts.append("[" + text + "]")
+    return "".join(parts)
+
+
+@attrs.frozen(kw_only=True)
+class Conflict:
+    """A field that an apply would change and that another manager owns."""
+
+    manager: Manager
+    path: Path
