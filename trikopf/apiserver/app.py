@@ -640,9 +640,7 @@ class ApiApp:
             request.headers.get("user-agent") or ""
         )
         if len(manager) > 128:
-            raise ApiError(
-                422, "fieldManager: Too long: may not be longer than 128 characters"
-            )
+            raise ApiError(422, "fieldManager: Too long: may not be longer than 128 characters")
         return apply.Write(
             manager=manager or "unknown",
             operation=operation,

@@ -127,7 +127,9 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
 
 
 def _without_managed(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in obj["metadata"].items() if k not in ("managedFields", "resourceVersion")}
+    meta = {
+        k: v for k, v in obj["metadata"].items() if k not in ("managedFields", "resourceVersion")
+    }
     return {**obj, "metadata": meta}
 
 
@@ -218,7 +220,11 @@ def stale_fields(live: Mapping[str, Any] | None, write: Write) -> set[Path]:
     managers = current_managers(live)
     identity = ("Apply", write.subresource if write.subresource in ("status", "scale") else "")
     last = next(
-        (m for m in managers if (m.manager, m.operation, m.subresource) == (write.manager, *identity)),
+        (
+            m
+            for m in managers
+            if (m.manager, m.operation, m.subresource) == (write.manager, *identity)
+        ),
         None,
     )
     if last is None:
@@ -269,6 +275,10 @@ def _find(items: list[Any], element: str) -> int | None:
     for index, item in enumerate(items):
         if kind == "v:" and item == wanted:
             return index
-        if kind == "k:" and isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()):
+        if (
+            kind == "k:"
+            and isinstance(item, dict)
+            and all(item.get(k) == v for k, v in wanted.items())
+        ):
             return index
     return None

@@ -132,7 +132,7 @@ def _child(schema: Schema, key: str) -> Schema:
     extra = schema.get("additionalProperties")
     if isinstance(extra, Mapping):
         return extra
-    if not properties and key in _BUILTIN_MAPS:
+    if key in _BUILTIN_MAPS:
         return _STRING_MAP
     return _ANY
 
@@ -179,7 +179,8 @@ def _walk_list(
     kind, keys = _list_type(schema)
     if kind == "set" and not any(isinstance(v, (dict, list)) for v in value):
         for item in value:
-            out[(*path, "v:" + _compact(item))] = _NODE
+            member: Path = (*path, "v:" + _compact(item))
+            out[member] = _NODE
         return
     if kind == "map":
         elements = [_key_element(item, keys) for item in value]
