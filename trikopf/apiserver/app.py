@@ -614,7 +614,7 @@ class ApiApp:
             body.setdefault("metadata", {})["name"] = route.name
             obj = self.store.create(resource, namespace, body, dry_run=dry_run, track=track)
             return _respond(request, 201, self._out(route, obj))
-        merged = apply.merge(store_clone(existing), body, write.schema)
+        merged = apply.merge_object(store_clone(existing), body, write.schema)
         apply.prune(merged, apply.stale_fields(existing, write))
         merged, warnings = self._field_validation(request, route, merged)
         obj = self.store.update(

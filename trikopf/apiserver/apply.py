@@ -28,14 +28,14 @@ from trikopf.apiserver.managedfields import (
     _items,
     _key_element,
     _list_type,
-    changed,
     decode_entries,
+    diff,
     encode_entries,
-    flatten,
     path_text,
+    top_child,
 )
 
-__all__ = ["Write", "manager_from_user_agent", "merge", "prune", "record"]
+__all__ = ["Write", "manager_from_user_agent", "merge", "merge_object", "prune", "record"]
 
 _MISSING: Final = object()
 
@@ -96,9 +96,7 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
     )
     previous = next((m for m in managers if m.identity == mine.identity), None)
     others = [m for m in managers if m.identity != mine.identity]
-    old_flat = flatten(old, write.schema, subresource=None, has_status=False) if old else {}
-    new_flat = flatten(new, write.schema, subresource=None, has_status=False)
-    touched, removed = changed(old_flat, new_flat)
+    touched, removed = diff(old, new, write.schema)
     if write.operation == "Apply":
         conflicts = [(m, p) for m in others for p in sorted(m.fields & touched)]
         if conflicts and not write.force:
@@ -107,11 +105,13 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
     else:
         mine.fields = (previous.fields - removed if previous else set()) | touched
     for other in others:
-        other.fields -= touched
-        other.fields -= removed
-    content_changed = old is None or _without_managed(old) != _without_managed(new)
+        if not other.fields.isdisjoint(touched) or not other.fields.isdisjoint(removed):
+            other.fields = other.fields - touched - removed
+            other.raw = None  # changed: encode it anew
+    content_changed = old is None or bool(touched or removed)
     if previous is not None and not content_changed and previous.fields == mine.fields:
         mine.time = previous.time
+        mine.raw = previous.raw
     else:
         mine.time = write.time
     kept = [m for m in others if m.fields]
@@ -160,6 +160,17 @@ def _conflict_error(conflicts: list[tuple[Manager, Path]]) -> ApiError:
 
 
 # ------------------------------------------------------------------ merging
+
+
+def merge_object(live: dict[str, Any], config: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """The applied configuration merged into the live object (see :func:`merge`)."""
+    result = dict(live)
+    for key, value in config.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge(live.get(key), value, top_child(schema, key))
+    return result
 
 
 def merge(live: Any, config: Any, schema: Schema) -> Any:
@@ -234,14 +245,33 @@ def stale_fields(live: Mapping[str, Any] | None, write: Write) -> set[Path]:
         if m is not last:
             owned |= m.fields
     stale = last.fields - owned
-    # A node stays while anyone owns something beneath it.
-    return {p for p in stale if not any(o[: len(p)] == p and o != p for o in owned)}
+    # A node stays while anyone owns something beneath it, and so do the key fields of an
+    # item that stays.
+    return {
+        p
+        for p in stale
+        if not any(o[: len(p)] == p and o != p for o in owned) and not _is_key_field(p, stale)
+    }
+
+
+def _is_key_field(path: Path, stale: set[Path]) -> bool:
+    if len(path) < 2 or not path[-2].startswith("k:") or path[:-1] in stale:
+        return False
+    return path[-1][2:] in json.loads(path[-2][2:])
 
 
 def prune(obj: dict[str, Any], paths: set[Path]) -> None:
-    """Remove these fields from ``obj`` (in place), and the containers they leave empty."""
-    for path in sorted(paths, key=len, reverse=True):
+    """Remove these fields from ``obj`` (in place), and the containers they leave empty.
+
+    A field under another one being removed goes with it: its own path may no longer
+    resolve once a key field of its list item is gone.
+    """
+    done: list[Path] = []
+    for path in sorted(paths, key=len):
+        if any(path[: len(d)] == d for d in done):
+            continue
         _remove(obj, path)
+        done.append(path)
 
 
 def _remove(node: Any, path: Path) -> bool:

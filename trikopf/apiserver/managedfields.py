@@ -110,18 +110,22 @@ _BUILTIN_SCHEMAS: dict[tuple[str, str], Schema] = {}
 
 
 def schema_for(*, group: str, kind: str, crd_schema: Schema | None) -> Schema:
-    """The type of a kind as far as ownership needs it: list types and maps."""
+    """The type of a kind as far as ownership needs it: list types and maps.
+
+    ``metadata`` is never taken from here: every kind shares :data:`_METADATA`.
+    """
     if crd_schema is not None:
-        properties = dict(crd_schema.get("properties") or {})
-        properties["metadata"] = _METADATA
-        return {**crd_schema, "properties": properties}
+        return crd_schema
     cached = _BUILTIN_SCHEMAS.get((group, kind))
     if cached is None:
         cached = _from_patch_metadata(patch_metadata(group=group, kind=kind) or {})
-        properties = dict(cached["properties"])
-        properties["metadata"] = _METADATA
-        cached = _BUILTIN_SCHEMAS[(group, kind)] = {**cached, "properties": properties}
+        _BUILTIN_SCHEMAS[(group, kind)] = cached
     return cached
+
+
+def top_child(schema: Schema, key: str) -> Schema:
+    """The type of an object's top-level field (``metadata`` is the same for every kind)."""
+    return _METADATA if key == "metadata" else _child(schema, key)
 
 
 def _child(schema: Schema, key: str) -> Schema:
@@ -267,13 +271,93 @@ def _flatten_top(
             continue
         if subresource == "scale" and key != "spec":
             continue
-        child_schema = _child(schema, key)
         if key == "metadata" and isinstance(value, dict):
-            kept = {k: v for k, v in value.items() if k not in _STRIPPED_META}
+            kept = _owned_metadata(value)
             if kept:
-                _walk_dict(kept, child_schema, ("f:metadata",), out, maps, struct=True)
+                _walk_dict(kept, _METADATA, ("f:metadata",), out, maps, struct=True)
             continue
-        _walk(value, child_schema, ("f:" + key,), out, maps, member=False)
+        _walk(value, _child(schema, key), ("f:" + key,), out, maps, member=False)
+
+
+def _owned_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in _STRIPPED_META}
+
+
+def diff(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], schema: Schema
+) -> tuple[set[Path], set[Path]]:
+    """(added or modified, removed) paths from ``old`` to ``new`` (the whole object).
+
+    Equal subtrees are skipped with one comparison; only what differs is flattened.
+    """
+    touched: set[Path] = set()
+    removed: set[Path] = set()
+    if old is None:
+        flat: dict[Path, Any] = {}
+        _flatten_top(new, schema, flat, subresource=None, has_status=False, maps=True)
+        return set(flat), removed
+    for key in new.keys() | old.keys():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata":
+            old_meta, new_meta = old.get(key), new.get(key)
+            if isinstance(old_meta, dict) and isinstance(new_meta, dict):
+                _diff(
+                    _owned_metadata(old_meta),
+                    _owned_metadata(new_meta),
+                    _METADATA,
+                    ("f:metadata",),
+                    touched,
+                    removed,
+                    member=False,
+                )
+                continue
+        _diff(
+            old.get(key, _NODE),
+            new.get(key, _NODE),
+            _child(schema, key),
+            ("f:" + key,),
+            touched,
+            removed,
+            member=False,
+        )
+    return touched, removed
+
+
+def _diff(
+    old: Any,
+    new: Any,
+    schema: Schema,
+    path: Path,
+    touched: set[Path],
+    removed: set[Path],
+    *,
+    member: bool,
+) -> None:
+    if old is new or (type(old) is type(new) and old == new):
+        return
+    if isinstance(old, dict) and isinstance(new, dict) and old and new:
+        struct = not _is_map(schema)
+        for key in new.keys() | old.keys():
+            _diff(
+                old.get(key, _NODE),
+                new.get(key, _NODE),
+                _child(schema, key),
+                (*path, "f:" + key),
+                touched,
+                removed,
+                member=not struct,
+            )
+        return
+    old_flat: dict[Path, Any] = {}
+    new_flat: dict[Path, Any] = {}
+    if old is not _NODE:
+        _walk(old, schema, path, old_flat, True, member=member)
+    if new is not _NODE:
+        _walk(new, schema, path, new_flat, True, member=member)
+    more, fewer = changed(old_flat, new_flat)
+    touched |= more
+    removed |= fewer
 
 
 def is_leaf(value: Any) -> bool:
@@ -308,6 +392,7 @@ class Manager:
     time: str | None
     subresource: str
     fields: set[Path]
+    raw: dict[str, Any] | None = None  # the entry as decoded, while its fields are unchanged
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -352,6 +437,7 @@ def decode_entries(entries: Any) -> list[Manager]:
                 time=entry.get("time"),
                 subresource=str(entry.get("subresource") or ""),
                 fields=fields,
+                raw=entry,
             )
         )
     return managers
@@ -401,6 +487,9 @@ def encode_entries(managers: list[Manager]) -> list[dict[str, Any]]:
     )
     entries = []
     for manager in ordered:
+        if manager.raw is not None:
+            entries.append(manager.raw)
+            continue
         entry: dict[str, Any] = {
             "apiVersion": manager.api_version,
             "fieldsType": "FieldsV1",
