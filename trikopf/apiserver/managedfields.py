@@ -460,23 +460,20 @@ def _decode(node: Any, path: Path, out: set[Path]) -> None:
 
 
 def _encode(fields: Iterable[Path]) -> dict[str, Any]:
-    members = set(fields)
+    # Sorted paths put a node before its children and siblings in order, so the tree's
+    # keys come out sorted with "." first; a member left without children is just {}.
     tree: dict[str, Any] = {}
-    for path in members:
+    members = []
+    for path in sorted(fields):
         node = tree
         for element in path:
             node = node.setdefault(element, {})
-    for path in members:
-        node = tree
-        for element in path:
-            node = node[element]
-        if node:
-            node["."] = {}
-    return _sorted_tree(tree)
-
-
-def _sorted_tree(node: dict[str, Any]) -> dict[str, Any]:
-    return {key: _sorted_tree(node[key]) for key in sorted(node)}
+        node["."] = {}
+        members.append(node)
+    for node in members:
+        if len(node) == 1:
+            node.clear()
+    return tree
 
 
 def encode_entries(managers: list[Manager]) -> list[dict[str, Any]]:
