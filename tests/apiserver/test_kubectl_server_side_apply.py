@@ -92,3 +92,24 @@ async def test_client_side_apply_and_create_record_kubectls_field_managers(
     assert [e["manager"] for e in applied["metadata"]["managedFields"]] == [
         "kubectl-client-side-apply"
     ]
+
+
+async def test_moving_from_client_side_to_server_side_apply_hands_the_fields_over(
+    kubectl: Kubectl, apiserver: ApiServer, tmp_path: pathlib.Path
+) -> None:
+    manifest = write_configmap(tmp_path, "cm.yaml", a="1", b="2")
+    await kubectl.run("apply", "-f", manifest)
+    # Same values: no conflict; kubectl then rewrites managedFields (a JSON patch) so that
+    # its server-side manager takes over what client-side apply owned.
+    result = await kubectl.run("apply", "--server-side", "-f", manifest)
+    assert result.stdout == "configmap/cm serverside-applied\n"
+    stored = apiserver.get_object("configmaps", "cm", "default")
+    assert stored is not None
+    managers = {(e["manager"], e["operation"]) for e in stored["metadata"]["managedFields"]}
+    assert ("kubectl-client-side-apply", "Update") not in managers
+    assert ("kubectl", "Apply") in managers
+    # Dropping a field now removes it, as the server-side manager owns it.
+    await kubectl.run("apply", "--server-side", "-f", write_configmap(tmp_path, "a.yaml", a="1"))
+    stored = apiserver.get_object("configmaps", "cm", "default")
+    assert stored is not None
+    assert stored["data"] == {"a": "1"}
