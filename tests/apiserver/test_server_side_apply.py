@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from tests.apiserver.crds import CRDS
-from trikopf.apiserver import ApiServer
+from trikopf.apiserver import ApiServer, managedfields
+from trikopf.apiserver import apply as ssa
 from trikopf.client import ApiClient, Conflict, ConnectionInfo, open_client
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -389,3 +390,31 @@ async def test_trikopf_client_patches_are_owned_by_its_user_agent_and_lose_to_no
     assert stored is not None
     assert stored["data"] == {"a": "1", "b": "2"}
     assert json.dumps(stored["metadata"]["managedFields"])  # stored as plain JSON
+
+
+def test_an_atomic_map_is_owned_and_replaced_as_a_whole() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "selector": {
+                        "type": "object",
+                        "x-kubernetes-map-type": "atomic",
+                        "additionalProperties": {"type": "string"},
+                    },
+                    "size": {"type": "integer"},
+                },
+            }
+        },
+    }
+    config = {"spec": {"selector": {"a": "1"}, "size": 2}}
+    owned = managedfields.field_set(config, schema, subresource=None, has_status=False)
+    assert owned == {("f:spec", "f:selector"), ("f:spec", "f:size")}
+    live = {"metadata": {"name": "x"}, "spec": {"selector": {"b": "2"}, "size": 1}}
+    merged = ssa.merge_object(live, config, schema)
+    assert merged["spec"] == {"selector": {"a": "1"}, "size": 2}
+    touched, removed = managedfields.diff(live, merged, schema)
+    assert touched == {("f:spec", "f:selector"), ("f:spec", "f:size")}
+    assert removed == set()

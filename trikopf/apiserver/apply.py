@@ -31,6 +31,7 @@ from trikopf.apiserver.managedfields import (
     decode_entries,
     diff,
     encode_entries,
+    is_atomic_map,
     path_text,
     top_child,
 )
@@ -180,7 +181,7 @@ def merge(live: Any, config: Any, schema: Schema) -> Any:
     on their keys, sets as a union; scalars and atomic lists are replaced.
     """
     if isinstance(config, dict):
-        if not isinstance(live, dict):
+        if not isinstance(live, dict) or is_atomic_map(schema):
             return _copy(config)
         result = dict(live)
         for key, value in config.items():

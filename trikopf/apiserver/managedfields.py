@@ -146,6 +146,11 @@ def _is_map(schema: Schema) -> bool:
     return "additionalProperties" in schema and not schema.get("properties")
 
 
+def is_atomic_map(schema: Schema) -> bool:
+    """An object owned and replaced as a whole (``x-kubernetes-map-type: atomic``)."""
+    return schema.get("x-kubernetes-map-type") == "atomic"
+
+
 def _list_type(schema: Schema) -> tuple[str, tuple[str, ...]]:
     kind = schema.get("x-kubernetes-list-type")
     if kind == "map":
@@ -218,7 +223,7 @@ def _walk(
     value: Any, schema: Schema, path: Path, out: dict[Path, Any], maps: bool, *, member: bool
 ) -> None:
     if isinstance(value, dict):
-        if not value:
+        if not value or is_atomic_map(schema):
             out[path] = value
             return
         granular = _is_map(schema)
@@ -336,7 +341,13 @@ def _diff(
 ) -> None:
     if old is new or (type(old) is type(new) and old == new):
         return
-    if isinstance(old, dict) and isinstance(new, dict) and old and new:
+    if (
+        isinstance(old, dict)
+        and isinstance(new, dict)
+        and old
+        and new
+        and not is_atomic_map(schema)
+    ):
         struct = not _is_map(schema)
         for key in new.keys() | old.keys():
             _diff(
