@@ -418,3 +418,15 @@ def test_an_atomic_map_is_owned_and_replaced_as_a_whole() -> None:
     touched, removed = managedfields.diff(live, merged, schema)
     assert touched == {("f:spec", "f:selector"), ("f:spec", "f:size")}
     assert removed == set()
+
+
+async def test_force_is_refused_on_patches_that_are_not_apply(client: httpx.AsyncClient) -> None:
+    await apply(client, f"{CONFIGMAPS}/cm", configmap(a="1"), "alice", expect=201)
+    response = await client.patch(
+        f"{CONFIGMAPS}/cm", json={"data": {"a": "2"}}, headers=MERGE, params={"force": "true"}
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for'
+        " non-apply patch"
+    )

@@ -123,6 +123,8 @@ class WriteHandlers:
         dry_run = _dry_run(request)
         if content_type == "application/apply-patch+yaml":
             return self._apply(request, route, namespace, dry_run)
+        if request.query_value("force") is not None:
+            raise _patch_options_invalid("force", "may not be specified for non-apply patch")
         patch = _parse_body(request.body, content_type, route)
         current = self.store.get(resource, namespace, route.name)
         try:
@@ -380,3 +382,22 @@ class WriteHandlers:
 
             body = apply_defaults(store_clone(body), described.schema)
         return body, warnings
+
+
+def _patch_options_invalid(field: str, message: str) -> ApiError:
+    """422 for a query parameter that this kind of patch does not take."""
+    return ApiError(
+        422,
+        f'PatchOptions.meta.k8s.io "" is invalid: {field}: Forbidden: {message}',
+        details={
+            "group": "meta.k8s.io",
+            "kind": "PatchOptions",
+            "causes": [
+                {
+                    "reason": "FieldValueForbidden",
+                    "message": f"Forbidden: {message}",
+                    "field": field,
+                }
+            ],
+        },
+    )
