@@ -430,3 +430,12 @@ async def test_force_is_refused_on_patches_that_are_not_apply(client: httpx.Asyn
         'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for'
         " non-apply patch"
     )
+
+
+async def test_apply_refuses_a_name_that_is_not_the_urls(client: httpx.AsyncClient) -> None:
+    message = "the name of the object (other) does not match the name on the URL (cm)"
+    creating = await apply(client, f"{CONFIGMAPS}/cm", configmap("other"), "alice", expect=400)
+    assert creating["message"] == message
+    await apply(client, f"{CONFIGMAPS}/cm", configmap(), "alice", expect=201)
+    updating = await apply(client, f"{CONFIGMAPS}/cm", configmap("other"), "alice", expect=400)
+    assert updating["message"] == message

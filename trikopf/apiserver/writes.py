@@ -221,7 +221,13 @@ class WriteHandlers:
         if existing is None:
             if route.subresource is not None:
                 raise errors.not_found(resource.group, resource.plural, route.name)
-            body.setdefault("metadata", {})["name"] = route.name
+            meta = body.setdefault("metadata", {})
+            if meta.get("name") and meta["name"] != route.name:
+                raise errors.bad_request(
+                    f"the name of the object ({meta['name']}) does not match the name on the URL"
+                    f" ({route.name})"
+                )
+            meta["name"] = route.name
             obj = self.store.create(resource, namespace, body, dry_run=dry_run, track=track)
             return _respond(request, 201, self._out(route, obj))
         merged = apply.merge_object(store_clone(existing), body, write.schema)
