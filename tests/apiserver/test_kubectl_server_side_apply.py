@@ -113,3 +113,22 @@ async def test_moving_from_client_side_to_server_side_apply_hands_the_fields_ove
     stored = apiserver.get_object("configmaps", "cm", "default")
     assert stored is not None
     assert stored["data"] == {"a": "1"}
+
+
+async def test_kubectl_takes_over_its_client_side_fields_without_forcing(
+    kubectl: Kubectl, apiserver: ApiServer, tmp_path: pathlib.Path
+) -> None:
+    await kubectl.run("apply", "-f", write_configmap(tmp_path, "one.yaml", a="1", b="2"))
+    # A changed value that client-side apply set: kubectl's own server-side manager may
+    # take it (it is in last-applied-configuration); another manager may not.
+    changed = write_configmap(tmp_path, "two.yaml", a="5", b="2")
+    refused = await kubectl.run(
+        "apply", "--server-side", "--field-manager=other", "-f", changed, expect_failure=True
+    )
+    assert 'conflict with "kubectl-client-side-apply" using v1: .data.a' in refused.stderr
+    await kubectl.run("apply", "--server-side", "-f", changed)
+    stored = apiserver.get_object("configmaps", "cm", "default")
+    assert stored is not None
+    assert stored["data"] == {"a": "5", "b": "2"}
+    last = stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert '"a":"5"' in last

@@ -194,9 +194,22 @@ async def test_managed_fields_are_cleared_by_a_single_empty_entry_not_by_an_empt
     assert "managedFields" not in cleared.json()["metadata"]
     stored = (await client.get(f"{CONFIGMAPS}/cm")).json()
     assert "managedFields" not in stored["metadata"]
-    # With no owner left, another manager's apply changes the value without a conflict.
-    taken = await apply(client, f"{CONFIGMAPS}/cm", configmap(a="5"), "bob")
-    assert taken["data"] == {"a": "5"}
+    # Updates of an object without ownership are not tracked, as in Kubernetes.
+    untracked = await client.patch(f"{CONFIGMAPS}/cm", json={"data": {"b": "2"}}, headers=MERGE)
+    assert "managedFields" not in untracked.json()["metadata"]
+    # The first apply hands what is there to "before-first-apply", which then conflicts.
+    status = await apply(client, f"{CONFIGMAPS}/cm", configmap(a="5"), "bob", expect=409)
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "before-first-apply" using v1',
+            "field": ".data.a",
+        }
+    ]
+    taken = await apply(client, f"{CONFIGMAPS}/cm", configmap(a="5"), "bob", force=True)
+    assert taken["data"] == {"a": "5", "b": "2"}
+    assert fields(taken, "before-first-apply", "Update") == {"f:data": {".": {}, "f:b": {}}}
+    assert fields(taken, "bob") == {"f:data": {"f:a": {}}}
 
 
 def deployment(*containers: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from trikopf.apiserver.managedfields import (
     decode_entries,
     diff,
     encode_entries,
+    field_set,
     is_atomic_map,
     path_text,
     top_child,
@@ -72,20 +73,34 @@ def current_managers(obj: Mapping[str, Any] | None) -> list[Manager]:
         return []
 
 
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+BEFORE_FIRST_APPLY: Final = "before-first-apply"
+
+
 def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> None:
-    """Rewrite ``new``'s ``managedFields`` for this write; raise 409 on apply conflicts."""
+    """Rewrite ``new``'s ``managedFields`` for this write; raise 409 on apply conflicts.
+
+    As Kubernetes does: an update of an object that has no ``managedFields`` is not
+    tracked (only creates and applies start the bookkeeping); the first apply to such an
+    object hands its current fields to ``before-first-apply``; ``kubectl``'s applies may
+    take over fields of its client-side ``last-applied-configuration`` without forcing.
+    """
     meta = new["metadata"]
     sent = meta.get("managedFields", _MISSING)
     old_entries = old["metadata"].get("managedFields") if old is not None else None
-    if write.operation == "Update" and sent == [{}]:
+    update = write.operation == "Update"
+    if update and sent == [{}]:
         meta.pop("managedFields", None)  # the documented way to clear ownership
         return
     managers = current_managers(old)
-    if write.operation == "Update" and isinstance(sent, list) and sent and sent != old_entries:
+    if update and not write.subresource and isinstance(sent, list) and sent != old_entries:
         try:
-            managers = decode_entries(sent)  # a client may set ownership explicitly
-        except EntryError as exc:
-            raise ApiError(422, f"metadata.managedFields: Invalid value: {exc}") from None
+            managers = decode_entries(sent) or managers  # a client may set ownership
+        except EntryError:
+            pass  # as Kubernetes does: keep the stored ownership rather than fail the write
+    if update and old is not None and not managers:
+        meta.pop("managedFields", None)
+        return
     subresource = write.subresource if write.subresource in ("status", "scale") else ""
     mine = Manager(
         manager=write.manager,
@@ -95,28 +110,43 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
         subresource=subresource,
         fields=set(),
     )
+    if not update and old is not None and not managers:
+        everything, _ = diff(None, old, write.schema)
+        managers = [
+            Manager(
+                manager=BEFORE_FIRST_APPLY,
+                operation="Update",
+                api_version=write.api_version,
+                time=write.time,
+                subresource="",
+                fields=everything,
+            )
+        ]
     previous = next((m for m in managers if m.identity == mine.identity), None)
     others = [m for m in managers if m.identity != mine.identity]
     touched, removed = diff(old, new, write.schema)
-    if write.operation == "Apply":
+    if update:
+        mine.fields = (previous.fields - removed if previous else set()) | touched
+    else:
         conflicts = [(m, p) for m in others for p in sorted(m.fields & touched)]
-        if conflicts and not write.force:
+        if conflicts and not write.force and not _allowed_by_last_applied(old, conflicts, write):
             raise _conflict_error(conflicts)
         mine.fields = set(write.applied)
-    else:
-        mine.fields = (previous.fields - removed if previous else set()) | touched
     for other in others:
         if not other.fields.isdisjoint(touched) or not other.fields.isdisjoint(removed):
             other.fields = other.fields - touched - removed
             other.raw = None  # changed: encode it anew
-    content_changed = old is None or bool(touched or removed)
-    if previous is not None and not content_changed and previous.fields == mine.fields:
+    # An update's time moves when it took fields; an apply's when anything changed.
+    moved = bool(touched) if update else old is None or bool(touched or removed)
+    if previous is not None and not moved and previous.fields == mine.fields:
         mine.time = previous.time
         mine.raw = previous.raw
+    elif previous is not None and not moved:
+        mine.time = previous.time
     else:
         mine.time = write.time
     kept = [m for m in others if m.fields]
-    if mine.fields or write.operation == "Apply":
+    if mine.fields or not update:
         kept.append(mine)
     entries = encode_entries(kept)
     if entries == old_entries:
@@ -127,11 +157,32 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
         meta.pop("managedFields", None)
 
 
-def _without_managed(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = {
-        k: v for k, v in obj["metadata"].items() if k not in ("managedFields", "resourceVersion")
-    }
-    return {**obj, "metadata": meta}
+def _allowed_by_last_applied(
+    old: Mapping[str, Any] | None, conflicts: list[tuple[Manager, Path]], write: Write
+) -> bool:
+    """Whether ``kubectl``'s apply may take these fields: all are in its last client-side apply."""
+    if write.manager != "kubectl" or old is None:
+        return False
+    text = (old["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+    if not isinstance(text, str):
+        return False
+    try:
+        last = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(last, dict):
+        return False
+    allowed = field_set(last, write.schema, subresource=None, has_status=False)
+    return all(path in allowed for _, path in conflicts)
+
+
+def last_applied_of(config: Mapping[str, Any]) -> str:
+    """The ``last-applied-configuration`` that ``kubectl``'s server-side apply leaves behind."""
+    copied = _copy(dict(config))
+    metadata = copied.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("annotations"), dict):
+        metadata["annotations"].pop(LAST_APPLIED, None)
+    return json.dumps(copied, separators=(",", ":"), sort_keys=True)
 
 
 def _conflict_error(conflicts: list[tuple[Manager, Path]]) -> ApiError:

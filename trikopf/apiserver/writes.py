@@ -217,6 +217,8 @@ class WriteHandlers:
         )
         write = attrs.evolve(write, applied=frozenset(applied))
         track = functools.partial(apply.record, write=write)
+        if write.manager == "kubectl":
+            track = functools.partial(_record_keeping_last_applied, write=write, config=body)
         existing = self.store.find(resource, namespace, route.name)
         if existing is None:
             if route.subresource is not None:
@@ -407,3 +409,21 @@ def _patch_options_invalid(field: str, message: str) -> ApiError:
             ],
         },
     )
+
+
+def _record_keeping_last_applied(
+    old: dict[str, Any] | None, new: dict[str, Any], *, write: Any, config: dict[str, Any]
+) -> None:
+    """kubectl's server-side apply: ownership, then its client-side annotation kept in step.
+
+    As on a real server, an object that still has ``last-applied-configuration`` from a
+    client-side apply gets it rewritten to this configuration (after the ownership is
+    computed, so that the annotation's owner does not change).
+    """
+    from trikopf.apiserver import apply
+
+    apply.record(old, new, write)
+    if old is None or apply.LAST_APPLIED not in (old["metadata"].get("annotations") or {}):
+        return
+    annotations = new["metadata"].setdefault("annotations", {})
+    annotations[apply.LAST_APPLIED] = apply.last_applied_of(config)
