@@ -452,3 +452,27 @@ async def test_apply_refuses_a_name_that_is_not_the_urls(client: httpx.AsyncClie
     await apply(client, f"{CONFIGMAPS}/cm", configmap(), "alice", expect=201)
     updating = await apply(client, f"{CONFIGMAPS}/cm", configmap("other"), "alice", expect=400)
     assert updating["message"] == message
+
+
+async def test_the_oldest_of_more_than_ten_updaters_are_folded_into_ancient_changes(
+    client: httpx.AsyncClient,
+) -> None:
+    await apply(client, f"{CONFIGMAPS}/cm", configmap(a="1"), "alice", expect=201)
+    for index in range(14):
+        response = await client.patch(
+            f"{CONFIGMAPS}/cm",
+            json={"metadata": {"labels": {f"l{index:02}": "x"}}},
+            headers=MERGE,
+            params={"fieldManager": f"m{index:02}"},
+        )
+        assert response.status_code == 200
+    managed = response.json()["metadata"]["managedFields"]
+    updaters = [e["manager"] for e in managed if e["operation"] == "Update"]
+    assert len(updaters) == 10
+    assert "ancient-changes" in updaters
+    assert updaters.count("ancient-changes") == 1
+    assert {"m00", "m01", "m02", "m03", "m04"}.isdisjoint(updaters)
+    ancient = fields(response.json(), "ancient-changes", "Update")
+    folded = {f"f:l{index:02}" for index in range(5)}
+    assert set(ancient["f:metadata"]["f:labels"]) >= folded
+    assert ("alice", "Apply") in entries(response.json())

@@ -148,13 +148,61 @@ def record(old: dict[str, Any] | None, new: dict[str, Any], write: Write) -> Non
     kept = [m for m in others if m.fields]
     if mine.fields or not update:
         kept.append(mine)
-    entries = encode_entries(kept)
+    entries = encode_entries(_cap_updates(kept))
     if entries == old_entries:
         meta["managedFields"] = old_entries
     elif entries:
         meta["managedFields"] = entries
     else:
         meta.pop("managedFields", None)
+
+
+MAX_UPDATE_MANAGERS: Final = 10
+ANCIENT_CHANGES: Final = "ancient-changes"
+
+
+def _cap_updates(managers: list[Manager]) -> list[Manager]:
+    """At most ten ``Update`` entries: the oldest are folded into ``ancient-changes``."""
+    updaters = [m for m in managers if m.operation == "Update"]
+    excess = len(updaters) - MAX_UPDATE_MANAGERS
+    if excess <= 0:
+        return managers
+    updaters.sort(key=lambda m: (m.time or "", m.manager))
+    buckets = {
+        m.api_version: m for m in updaters if m.manager == ANCIENT_CHANGES and not m.subresource
+    }
+    first_by_version: dict[str, Manager] = {}
+    added: list[Manager] = []
+    folded: set[int] = set()
+    for manager in updaters:
+        if excess <= 0:
+            break
+        version = manager.api_version
+        if buckets.get(version) is manager:
+            continue
+        bucket = buckets.get(version)
+        if bucket is None:
+            first = first_by_version.get(version)
+            if first is None:
+                first_by_version[version] = manager
+                continue
+            bucket = Manager(
+                manager=ANCIENT_CHANGES,
+                operation="Update",
+                api_version=version,
+                time=first.time,
+                subresource="",
+                fields=set(first.fields),
+            )
+            buckets[version] = bucket
+            added.append(bucket)
+            folded.add(id(first))
+        bucket.fields = bucket.fields | manager.fields
+        bucket.time = manager.time  # the newer of what it holds
+        bucket.raw = None
+        folded.add(id(manager))
+        excess -= 1
+    return [m for m in managers if id(m) not in folded] + added
 
 
 def _allowed_by_last_applied(
