@@ -476,3 +476,20 @@ async def test_the_oldest_of_more_than_ten_updaters_are_folded_into_ancient_chan
     folded = {f"f:l{index:02}" for index in range(5)}
     assert set(ancient["f:metadata"]["f:labels"]) >= folded
     assert ("alice", "Apply") in entries(response.json())
+
+
+async def test_scale_writes_record_the_scale_subresource(client: httpx.AsyncClient) -> None:
+    app = {"name": "app", "image": "app:1"}
+    await apply(client, f"{DEPLOYMENTS}/web", deployment(app, replicas=1), "alice", expect=201)
+    response = await client.patch(
+        f"{DEPLOYMENTS}/web/scale",
+        json={"spec": {"replicas": 4}},
+        headers=MERGE,
+        params={"fieldManager": "autoscaler"},
+    )
+    assert response.status_code == 200
+    stored = (await client.get(f"{DEPLOYMENTS}/web")).json()
+    entry = entries(stored)[("autoscaler", "Update")]
+    assert entry["subresource"] == "scale"
+    assert entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    assert "f:replicas" not in fields(stored, "alice")["f:spec"]
