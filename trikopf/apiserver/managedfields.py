@@ -25,15 +25,18 @@ import attrs
 from trikopf.apiserver.patching import _List, patch_metadata
 
 __all__ = [
-    "Conflict",
+    "EntryError",
     "Manager",
     "Path",
+    "changed",
     "decode_entries",
+    "diff",
     "encode_entries",
     "field_set",
-    "flatten",
+    "is_atomic_map",
     "path_text",
     "schema_for",
+    "top_child",
 ]
 
 Path = tuple[str, ...]
@@ -236,19 +239,6 @@ def _walk(
         out[path] = value
 
 
-def flatten(
-    obj: Mapping[str, Any], schema: Schema, *, subresource: str | None, has_status: bool
-) -> dict[Path, Any]:
-    """Every owned path of an object with its value (leaves) or a node marker.
-
-    Nodes of maps that are struct fields (``labels``, ``data``) are included: an ``Update``
-    that creates such a map owns the map as well as its entries.
-    """
-    out: dict[Path, Any] = {}
-    _flatten_top(obj, schema, out, subresource=subresource, has_status=has_status, maps=True)
-    return out
-
-
 def field_set(
     config: Mapping[str, Any], schema: Schema, *, subresource: str | None, has_status: bool
 ) -> set[Path]:
@@ -369,10 +359,6 @@ def _diff(
     more, fewer = changed(old_flat, new_flat)
     touched |= more
     removed |= fewer
-
-
-def is_leaf(value: Any) -> bool:
-    return value is not _NODE
 
 
 def changed(old: Mapping[Path, Any], new: Mapping[Path, Any]) -> tuple[set[Path], set[Path]]:
@@ -528,11 +514,3 @@ def path_text(path: Path) -> str:
         else:
             parts.append("[" + text + "]")
     return "".join(parts)
-
-
-@attrs.frozen(kw_only=True)
-class Conflict:
-    """A field that an apply would change and that another manager owns."""
-
-    manager: Manager
-    path: Path
