@@ -37,7 +37,18 @@ from trikopf.apiserver.managedfields import (
     top_child,
 )
 
-__all__ = ["Write", "manager_from_user_agent", "merge", "merge_object", "prune", "record"]
+__all__ = [
+    "LAST_APPLIED",
+    "Write",
+    "current_managers",
+    "last_applied_of",
+    "manager_from_user_agent",
+    "merge",
+    "merge_object",
+    "prune",
+    "record",
+    "stale_fields",
+]
 
 _MISSING: Final = object()
 

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from trikopf._util.http_server import Request, Response
-from trikopf.apiserver import errors
+from trikopf.apiserver import apply, errors, managedfields
 from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.http_io import (
     _PATCH_TYPES,
@@ -192,8 +192,6 @@ class WriteHandlers:
 
     def _apply(self, request: Request, route: Route, namespace: str, dry_run: bool) -> Response:
         """Server-side apply: merge by the type's list semantics, own, prune, refuse conflicts."""
-        from trikopf.apiserver import apply, managedfields
-
         assert route.name is not None
         if not request.query_value("fieldManager"):
             raise ApiError(
@@ -249,10 +247,8 @@ class WriteHandlers:
 
     def _write(
         self, request: Request, route: Route, *, operation: str = "Update", force: bool = False
-    ) -> Any:
+    ) -> apply.Write:
         """Who writes (the field manager) and the type that ownership is computed with."""
-        from trikopf.apiserver import apply, managedfields
-
         resource = route.resource
         manager = request.query_value("fieldManager") or apply.manager_from_user_agent(
             request.headers.get("user-agent") or ""
@@ -274,8 +270,6 @@ class WriteHandlers:
         )
 
     def _tracker(self, request: Request, route: Route) -> Track:
-        from trikopf.apiserver import apply
-
         return functools.partial(apply.record, write=self._write(request, route))
 
     def _delete_options(self, request: Request) -> tuple[str | None, dict[str, Any] | None, bool]:
@@ -412,7 +406,7 @@ def _patch_options_invalid(field: str, message: str) -> ApiError:
 
 
 def _record_keeping_last_applied(
-    old: dict[str, Any] | None, new: dict[str, Any], *, write: Any, config: dict[str, Any]
+    old: dict[str, Any] | None, new: dict[str, Any], *, write: apply.Write, config: dict[str, Any]
 ) -> None:
     """kubectl's server-side apply: ownership, then its client-side annotation kept in step.
 
@@ -420,8 +414,6 @@ def _record_keeping_last_applied(
     client-side apply gets it rewritten to this configuration (after the ownership is
     computed, so that the annotation's owner does not change).
     """
-    from trikopf.apiserver import apply
-
     apply.record(old, new, write)
     if old is None or apply.LAST_APPLIED not in (old["metadata"].get("annotations") or {}):
         return
