@@ -26,7 +26,14 @@ import anyio.lowlevel
 import attrs
 
 from trikopf.actions.execution import Defaults, execute_handler
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
+from trikopf.actions.invocation import (
+    BodyKwargs,
+    build_kwargs,
+    invoke,
+    invoke_event_handler,
+    invoke_prepared,
+    signature_of,
+)
 from trikopf.actions.loggers import ObjectLogger
 from trikopf.actions.patching import PatchClient, apply_merge_patch, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster, set_current_poster
@@ -704,14 +711,45 @@ def prepare_raw_handler(
     post_to = poster if posting.enabled else None
     level = posting.level
     thread_limit = settings.execution.max_sync_threads
+    # Per handler, once: its signature, and whether it has filters to check per event.
+    plans = tuple(
+        (
+            handler,
+            signature_of(handler.fn),
+            bool(
+                handler.labels
+                or handler.annotations
+                or handler.field
+                or handler.value is not None
+                or handler.when is not None
+            ),
+        )
+        for handler in handlers
+    )
+    # The usual case, **kwargs handlers without filters or typed specs: called with keywords.
+    direct = all(
+        sig.is_async and sig.takes_all and sig.spec_class is None and not filtered
+        for _, sig, filtered in plans
+    )
 
     async def handle(event: WatchEvent) -> None:
         kind = event.type
-        if kind not in _RAW_TYPES or not handlers:
+        if kind not in _RAW_TYPES or not plans:
             return
         raw = event.object
         olog = ObjectLogger(raw, poster=post_to, level=level)
         patch = Patch()
+        if direct:
+            for handler, _, _ in plans:
+                try:
+                    await invoke_event_handler(
+                        handler.fn, raw, kind, patch, olog, shared, resource, handler.param
+                    )
+                except Exception:
+                    olog.exception("Event handler %r failed; ignored.", handler.id)
+            if patch and client is not None and kind != "DELETED":
+                await _send_event_patch(client, resource, raw, patch, olog)
+            return
         # The same names as build_kwargs(); the views of the body are made only if read.
         kwargs = BodyKwargs(
             raw,
@@ -732,20 +770,33 @@ def prepare_raw_handler(
                 "type": kind,
             },
         )
-        for handler in handlers:
-            kwargs["param"] = handler.param  # invoke() hands each handler its own copy
+        for handler, sig, filtered in plans:
+            kwargs["param"] = handler.param  # each handler gets its own copy of the kwargs
             try:
-                if not handler.passes_filters(raw, kwargs):
+                if filtered and not handler.passes_filters(raw, kwargs):
                     continue
-                await invoke(handler.fn, kwargs, thread_limit=thread_limit)
+                if sig.takes_all:
+                    call_kwargs = kwargs.as_dict()
+                else:
+                    call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
+                await invoke_prepared(
+                    handler.fn, sig, call_kwargs, owner=kwargs.body(), thread_limit=thread_limit
+                )
             except Exception:
                 olog.exception("Event handler %r failed; ignored.", handler.id)
         if patch and client is not None and kind != "DELETED":
-            changes = merge_into({}, patch)
-            if changes:
-                try:
-                    await apply_patch(client, resource, raw, changes)
-                except ClientError as exc:
-                    olog.error("The event handlers' patch could not be sent: %s", exc)
+            await _send_event_patch(client, resource, raw, patch, olog)
 
     return handle
+
+
+async def _send_event_patch(
+    client: PatchClient, resource: Resource, raw: Any, patch: Patch, olog: ObjectLogger
+) -> None:
+    """Send what the event handlers wrote into ``patch``; a failure is logged, not raised."""
+    changes = merge_into({}, patch)
+    if changes:
+        try:
+            await apply_patch(client, resource, raw, changes)
+        except ClientError as exc:
+            olog.error("The event handlers' patch could not be sent: %s", exc)

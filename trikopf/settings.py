@@ -73,6 +73,10 @@ class WatchingSettings:
     - ``wait_for_resources``: a handler's resource that the cluster does not serve at start is
       a startup error by default (a typo fails fast); with ``True`` the operator starts anyway
       and watches the resource once its CRD appears.
+    - ``backlog_limit``: backpressure. A watcher stops reading from its stream while this many
+      received events of its resource wait for their ``on.event`` handlers, and goes on when
+      half of them are handled, so a burst that the handlers cannot keep up with waits in the
+      connection instead of in the operator's memory (``None``: never stop reading).
     """
 
     server_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
@@ -84,6 +88,7 @@ class WatchingSettings:
     list_page_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     discovery_interval: float = attrs.field(default=60.0, validator=_positive)
     wait_for_resources: bool = False
+    backlog_limit: int | None = attrs.field(default=10_000, validator=_positive_or_none)
 
 
 @attrs.define(kw_only=True)
@@ -222,11 +227,16 @@ class BackgroundSettings:
     - ``restart_backoff_max``: the longest delay before a crashed daemon is restarted (the
       delay starts at the daemon's ``backoff`` and doubles with each crash in a row; seconds).
     - ``cleanup_timeout``: the cleanup handlers together get this long when the operator exits.
+    - ``memory_release_interval``: how often the operator looks whether a burst of work (many
+      objects handled at once) has ended; when one has, it runs a full garbage collection and,
+      on glibc, ``malloc_trim``, to give the burst's freed memory back to the system (seconds;
+      ``None``: never).
     """
 
     cancellation_timeout: float = attrs.field(default=5.0, validator=_non_negative)
     restart_backoff_max: float = attrs.field(default=300.0, validator=_positive)
     cleanup_timeout: float = attrs.field(default=10.0, validator=_positive)
+    memory_release_interval: float | None = attrs.field(default=2.0, validator=_positive_or_none)
 
 
 @attrs.define(kw_only=True)

@@ -138,3 +138,23 @@ async def test_many_watches_run_at_once_on_one_client(client: ApiClient, kex: Re
             for name in names:  # every watch is open before the first object exists
                 await client.create(kex, kex_body(f"in-{name}"), namespace=name)
     assert seen == {name: f"in-{name}" for name in names}
+
+
+async def test_received_events_are_taken_in_batches_in_order(
+    client: ApiClient, kex: Resource
+) -> None:
+    listed = await client.list(kex, "default")
+    async with client.watch(
+        kex, "default", resource_version=listed.resource_version, allow_bookmarks=False
+    ) as events:
+        for name in ("a", "b", "c"):
+            await client.create(kex, kex_body(name), namespace="default")
+        seen: list[str] = []
+        with anyio.fail_after(10):
+            while len(seen) < 3:
+                assert await events.receive_more()
+                seen.extend(str(e.name) for e in events.received())
+        assert list(events.received()) == []  # every received event was taken once
+    assert seen == ["a", "b", "c"]
+    assert events.resource_version is not None
+    assert int(events.resource_version) > int(listed.resource_version or 0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import anyio
+import pytest
 
+from trikopf._util.tasks import start_soon_lean
 from trikopf.engines.stopping import AsyncDaemonStopped, StopReason
 from trikopf.reactor.objects import ObjectScope
 
@@ -49,3 +51,31 @@ async def test_a_task_with_its_own_cancel_scope_is_cancelled_with_its_object() -
             scope.cancel()
     assert ended == ["cancelled"]
     assert scope.active == 0
+
+
+async def test_a_lean_task_is_cancelled_with_its_task_group() -> None:
+    ended: list[str] = []
+
+    async def task() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.append("ended")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            start_soon_lean(tg, task, name="lean")
+            await anyio.wait_all_tasks_blocked()
+            assert ended == []
+            tg.cancel_scope.cancel()
+    assert ended == ["ended"]
+
+
+async def test_a_lean_task_that_fails_fails_its_task_group() -> None:
+    async def task(message: str) -> None:
+        raise ValueError(message)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="^lean failure$")):
+        async with anyio.create_task_group() as tg:
+            start_soon_lean(tg, task, "lean failure")
+            await anyio.sleep_forever()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke
+from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke, invoke_event_handler
 from trikopf.bodies import Body, Patch
 
 
@@ -77,6 +77,35 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
     assert len(lazy) == len(eager)
     assert lazy["labels"] == {"a": "1"}
     assert lazy["name"] == "obj"
+
+
+@pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])
+async def test_an_event_handler_called_with_keywords_gets_what_build_kwargs_builds(
+    raw: dict[str, Any],
+) -> None:
+    got: dict[str, Any] = {}
+
+    async def handler(**kwargs: Any) -> str:
+        got.update(kwargs)
+        return "result"
+
+    patch = Patch()
+    result = await invoke_event_handler(
+        handler, raw, "ADDED", patch, "a logger", "a memo", "a resource", 7
+    )
+    eager = build_kwargs(
+        body=Body(raw),
+        patch=patch,
+        logger="a logger",
+        memo="a memo",
+        resource="a resource",
+        param=7,
+        event={"type": "ADDED", "object": raw},
+        type="ADDED",
+    )
+    assert result == "result"
+    assert got == eager
+    assert list(got) == list(eager)
 
 
 async def test_a_handler_that_takes_only_the_event_makes_no_views() -> None:

@@ -190,3 +190,58 @@ async def test_a_bug_while_handling_is_logged_and_the_next_event_is_handled(
     assert seen == ["1", "2"]
     assert pool.statistics().restarts == 1
     assert "a bug in the raw path" in caplog.text
+
+
+async def test_the_backlog_limit_makes_the_pool_congested_until_half_is_handled() -> None:
+    gate = anyio.Event()
+    handled: list[str] = []
+    all_handled = anyio.Event()
+
+    async def handle(ev: WatchEvent) -> None:
+        await gate.wait()
+        handled.append(str(ev.resource_version))
+        if len(handled) == 4:
+            all_handled.set()
+
+    released = anyio.Event()
+
+    async def wait_then_note(pool: RawDispatcher) -> None:
+        await pool.wait_uncongested()
+        released.set()
+
+    async with anyio.create_task_group() as tg:
+        pool = RawDispatcher(tg, handle, backlog_limit=4)
+        for version in range(1, 4):
+            pool.dispatch(event("a", version))
+        assert not pool.congested()
+        await pool.wait_uncongested()  # not congested: returns at once
+        pool.dispatch(event("b", 4))
+        assert pool.congested()
+        tg.start_soon(wait_then_note, pool)
+        gate.set()
+        with anyio.fail_after(5):
+            await released.wait()
+        # Released once no more than half of the limit is still queued.
+        assert len(handled) >= 2
+        assert not pool.congested()
+        with anyio.fail_after(5):
+            await all_handled.wait()
+        pool.stop()
+    assert sorted(handled) == ["1", "2", "3", "4"]
+
+
+async def test_stopping_releases_a_watcher_waiting_for_a_congested_pool() -> None:
+    never = anyio.Event()
+
+    async def handle(ev: WatchEvent) -> None:
+        await never.wait()
+
+    async with anyio.create_task_group() as tg:
+        pool = RawDispatcher(tg, handle, backlog_limit=1)
+        pool.dispatch(event("a", 1))
+        assert pool.congested()
+        pool.stop()
+        with anyio.fail_after(5):
+            await pool.wait_uncongested()
+        assert not pool.congested()
+        tg.cancel_scope.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import anyio
@@ -76,7 +76,29 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-async def execute_handler(
+def execute_handler(
+    handler: BaseHandler,
+    state: Any,
+    kwargs: Mapping[str, Any],
+    *,
+    now: float,
+    defaults: Defaults,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> Coroutine[Any, Any, Outcome]:
+    """Call ``handler`` once (it must be due) and return its new state and outcome (awaitable).
+
+    Returns when the handler returns, fails, or its timeout passes. Cancellation from outside
+    propagates unchanged (the state is then not updated: the attempt did not happen). When the
+    operator records metrics, the call's outcome and duration are reported to them.
+    """
+    # Not a coroutine itself: without metrics the caller awaits the call's own coroutine, one
+    # frame less for every daemon that waits inside its handler for its whole life.
+    if current_instruments() is None:
+        return _execute_handler(handler, state, kwargs, now=now, defaults=defaults, logger=logger)
+    return _execute_measured(handler, state, kwargs, now=now, defaults=defaults, logger=logger)
+
+
+async def _execute_measured(
     handler: BaseHandler,
     state: Any,
     kwargs: Mapping[str, Any],
@@ -85,23 +107,52 @@ async def execute_handler(
     defaults: Defaults,
     logger: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> Outcome:
-    """Call ``handler`` once (it must be due) and return its new state and outcome.
-
-    Returns when the handler returns, fails, or its timeout passes. Cancellation from outside
-    propagates unchanged (the state is then not updated: the attempt did not happen). When the
-    operator records metrics, the call's outcome and duration are reported to them.
-    """
     instruments = current_instruments()
-    if instruments is None:
-        return await _execute_handler(
-            handler, state, kwargs, now=now, defaults=defaults, logger=logger
-        )
+    assert instruments is not None
     began = anyio.current_time()
     outcome = await _execute_handler(
         handler, state, kwargs, now=now, defaults=defaults, logger=logger
     )
     instruments.handler_finished(handler.id, outcome_name(outcome), anyio.current_time() - began)
     return outcome
+
+
+# Module functions, not closures in the call: a daemon waiting in its handler holds no cells.
+def _fail(
+    state: Any,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+    exc: BaseException,
+    message: str,
+) -> Outcome:
+    logger.error(message, extra={"reason": "Error"})
+    return Outcome(
+        state=attrs.evolve(state, failed=True, delayed=None, message=message),
+        exception=exc,
+    )
+
+
+def _retry(
+    state: Any,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+    hid: str,
+    retries: int | None,
+    now: float,
+    exc: BaseException,
+    delay: float,
+    message: str,
+) -> Outcome:
+    count = state.retries + 1
+    if retries is not None and count >= retries:
+        err = HandlerRetriesError(f"Handler {hid!r} failed {count} times: {exc}")
+        return _fail(
+            state, logger, err, f"Handler {hid!r} has exceeded its {retries} retries: {exc}"
+        )
+    logger.warning(f"{message} Will retry in {delay:g}s.", extra={"reason": "Error"})
+    return Outcome(
+        state=attrs.evolve(state, retries=count, delayed=now + delay, message=str(exc)),
+        exception=exc,
+        delay=delay,
+    )
 
 
 def outcome_name(outcome: Outcome) -> str:
@@ -133,28 +184,9 @@ async def _execute_handler(
     mode = handler.errors if handler.errors is not None else defaults.errors
     hid = handler.id
 
-    def fail(exc: BaseException, message: str) -> Outcome:
-        logger.error(message, extra={"reason": "Error"})
-        return Outcome(
-            state=attrs.evolve(state, failed=True, delayed=None, message=message),
-            exception=exc,
-        )
-
-    def retry(exc: BaseException, delay: float, message: str) -> Outcome:
-        count = state.retries + 1
-        if retries is not None and count >= retries:
-            err = HandlerRetriesError(f"Handler {hid!r} failed {count} times: {exc}")
-            return fail(err, f"Handler {hid!r} has exceeded its {retries} retries: {exc}")
-        logger.warning(f"{message} Will retry in {delay:g}s.", extra={"reason": "Error"})
-        return Outcome(
-            state=attrs.evolve(state, retries=count, delayed=now + delay, message=str(exc)),
-            exception=exc,
-            delay=delay,
-        )
-
     if timeout is not None and now - state.started >= timeout:
         err = HandlerTimeoutError(f"Handler {hid!r} has timed out after {timeout:g}s")
-        return fail(err, f"Handler {hid!r} has timed out after {timeout:g}s.")
+        return _fail(state, logger, err, f"Handler {hid!r} has timed out after {timeout:g}s.")
 
     try:
         if timeout is not None:
@@ -163,17 +195,28 @@ async def _execute_handler(
                 result = await invoke(handler.fn, kwargs, thread_limit=defaults.thread_limit)
             if scope.cancelled_caught:
                 err = HandlerTimeoutError(f"Handler {hid!r} has timed out after {timeout:g}s")
-                return fail(err, f"Handler {hid!r} has timed out after {timeout:g}s.")
+                return _fail(
+                    state, logger, err, f"Handler {hid!r} has timed out after {timeout:g}s."
+                )
         else:
             result = await invoke(handler.fn, kwargs, thread_limit=defaults.thread_limit)
         result = check_result(hid, result)
     except TemporaryError as exc:
         delay = exc.delay if exc.delay is not None else backoff
-        return retry(
-            exc, delay, f"Handler {hid!r} failed temporarily: {exc or type(exc).__name__}."
+        return _retry(
+            state,
+            logger,
+            hid,
+            retries,
+            now,
+            exc,
+            delay,
+            f"Handler {hid!r} failed temporarily: {exc or type(exc).__name__}.",
         )
     except PermanentError as exc:
-        return fail(exc, f"Handler {hid!r} failed permanently: {exc or type(exc).__name__}.")
+        return _fail(
+            state, logger, exc, f"Handler {hid!r} failed permanently: {exc or type(exc).__name__}."
+        )
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if mode is ErrorsMode.IGNORED:
@@ -191,6 +234,15 @@ async def _execute_handler(
                 state=attrs.evolve(state, failed=True, delayed=None, message=text), exception=exc
             )
         logger.debug("Handler %r raised", hid, exc_info=True)
-        return retry(exc, backoff, f"Handler {hid!r} failed with an exception: {text}.")
+        return _retry(
+            state,
+            logger,
+            hid,
+            retries,
+            now,
+            exc,
+            backoff,
+            f"Handler {hid!r} failed with an exception: {text}.",
+        )
     logger.info(f"Handler {hid!r} succeeded.", extra={"reason": "Success"})
     return Outcome(state=attrs.evolve(state, done=True, delayed=None, message=None), result=result)

@@ -22,12 +22,21 @@ import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
-from trikopf.bodies import Body
+from trikopf.bodies import Annotations, Body, Labels, Meta, Spec, Status
 from trikopf.errors import PermanentError
 from trikopf.hierarchies import current_owner
 from trikopf.structs import SpecError, structure_spec
 
-__all__ = ["BodyKwargs", "build_kwargs", "invoke", "thread_limiter"]
+__all__ = [
+    "BodyKwargs",
+    "HandlerSignature",
+    "build_kwargs",
+    "invoke",
+    "invoke_event_handler",
+    "invoke_prepared",
+    "signature_of",
+    "thread_limiter",
+]
 
 _LIMITERS: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
     "trikopf_thread_limiters"
@@ -48,22 +57,39 @@ def thread_limiter(limit: int) -> anyio.CapacityLimiter:
 
 
 @attrs.frozen
-class _Signature:
+class HandlerSignature:
+    """What :func:`invoke` needs to know of a handler: resolved once, by :func:`signature_of`.
+
+    ``takes_all``: it has ``**kwargs``; ``names``: the keyword names it accepts;
+    ``spec_class``: the attrs class its ``spec`` is annotated with (``None``: a plain mapping).
+    """
+
     is_async: bool
     takes_all: bool
     names: frozenset[str]
     spec_class: type | None
 
 
+def signature_of(fn: Callable[..., Any]) -> HandlerSignature:
+    """The handler's :class:`HandlerSignature` (cached per function); synchronous, no I/O.
+
+    Callers on a hot path resolve it once and pass it to :func:`invoke_prepared`.
+    """
+    try:
+        return _analyse(fn)
+    except TypeError:  # an unhashable callable: not cached
+        return _analyse.__wrapped__(fn)
+
+
 @functools.lru_cache(maxsize=1024)
-def _analyse(fn: Callable[..., Any]) -> _Signature:
+def _analyse(fn: Callable[..., Any]) -> HandlerSignature:
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - callable objects with an async __call__
     )
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return _Signature(is_async, True, frozenset(), None)
+        return HandlerSignature(is_async, True, frozenset(), None)
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     names = frozenset(
         name
@@ -79,7 +105,7 @@ def _analyse(fn: Callable[..., Any]) -> _Signature:
         hint = hints.get("spec")
         if isinstance(hint, type) and attrs.has(hint):
             spec_class = hint
-    return _Signature(is_async, takes_all, names, spec_class)
+    return HandlerSignature(is_async, takes_all, names, spec_class)
 
 
 def _is_asyncio_under_trio(exc: BaseException) -> bool:
@@ -157,20 +183,26 @@ def build_kwargs(
     return kwargs
 
 
-def _body_views(body: Body) -> dict[str, Any]:
-    meta = body.metadata
+def _body_views(body: Body, raw: Mapping[str, Any]) -> dict[str, Any]:
+    # The same values as build_kwargs() makes through the views' properties, read directly
+    # from the raw object (this runs for every event of a **kwargs event handler).
+    meta_raw = raw.get("metadata") or _NOTHING
+    meta = Meta(meta_raw)
     return {
         "body": body,
-        "spec": body.spec,
+        "spec": Spec(raw.get("spec")),
         "meta": meta,
         "metadata": meta,
-        "status": body.status,
-        "name": meta.name,
-        "namespace": meta.namespace,
-        "uid": meta.uid,
-        "labels": meta.labels,
-        "annotations": meta.annotations,
+        "status": Status(raw.get("status")),
+        "name": meta_raw.get("name"),
+        "namespace": meta_raw.get("namespace"),
+        "uid": meta_raw.get("uid"),
+        "labels": Labels(meta_raw.get("labels")),
+        "annotations": Annotations(meta_raw.get("annotations")),
     }
+
+
+_NOTHING: Mapping[str, Any] = {}
 
 
 _BODY_NAMES = (
@@ -219,11 +251,14 @@ class BodyKwargs(MutableMapping[str, Any]):
         """All the kwargs as a new plain dict (the views made if they were not yet)."""
         views = self._views
         if views is None:
-            views = self._make_views()
+            # Made for this one call, not kept: a copy is what the caller gets anyway.
+            every = _body_views(self.body(), self._raw)
+            every.update(self._values)
+            return every
         return {**views, **self._values}
 
     def _make_views(self) -> dict[str, Any]:
-        views = self._views = _body_views(self.body())
+        views = self._views = _body_views(self.body(), self._raw)
         return views
 
     def __getitem__(self, key: str) -> Any:
@@ -272,10 +307,7 @@ async def invoke(
     operator stopping) the call returns at once and the thread is left to finish on its own,
     its result ignored (threads cannot be interrupted).
     """
-    try:
-        sig = _analyse(fn)
-    except TypeError:  # an unhashable callable: analyse it every time
-        sig = _analyse.__wrapped__(fn)
+    sig = signature_of(fn)
     if sig.takes_all:
         call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
     else:
@@ -283,8 +315,32 @@ async def invoke(
         call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
     # trikopf.adopt() & co. take the running handler's object as the default owner.
     owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    return await invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+
+
+async def invoke_prepared(
+    fn: Callable[..., Any],
+    sig: HandlerSignature,
+    call_kwargs: dict[str, Any],
+    *,
+    owner: Mapping[str, Any] | None,
+    thread_limit: int,
+) -> Any:
+    """:func:`invoke` for a caller that resolved ``sig`` once and chose the kwargs itself.
+
+    ``call_kwargs`` are exactly the keyword arguments ``fn`` gets (this call may replace a
+    ``spec`` in it with the structured one); ``owner`` is the object that ``trikopf.adopt()``
+    and co. default to while the handler runs. Same concurrency contract as :func:`invoke`.
+    """
     token = current_owner.set(owner) if owner is not None else None
     try:
+        if sig.is_async and sig.spec_class is None:
+            # The common case in place, without one more coroutine per call.
+            try:
+                return await fn(**call_kwargs)
+            except (RuntimeError, TypeError) as exc:
+                _raise_if_asyncio_under_trio(fn, exc)
+                raise
         return await _call(fn, sig, call_kwargs, thread_limit=thread_limit)
     finally:
         if token is not None:
@@ -292,7 +348,7 @@ async def invoke(
 
 
 async def _call(
-    fn: Callable[..., Any], sig: _Signature, call_kwargs: dict[str, Any], *, thread_limit: int
+    fn: Callable[..., Any], sig: HandlerSignature, call_kwargs: dict[str, Any], *, thread_limit: int
 ) -> Any:
     if sig.spec_class is not None and "spec" in call_kwargs:
         try:
@@ -303,16 +359,76 @@ async def _call(
         try:
             return await fn(**call_kwargs)
         except (RuntimeError, TypeError) as exc:
-            if _is_asyncio_under_trio(exc):
-                name = getattr(fn, "__qualname__", None) or repr(fn)
-                raise PermanentError(
-                    f"{name} uses asyncio, but the operator runs on Trio: run it with "
-                    "`python -m trikopf --backend asyncio ...` (or trikopf.run(..., "
-                    "backend='asyncio')), or make the handler use anyio or trio"
-                ) from exc
+            _raise_if_asyncio_under_trio(fn, exc)
             raise
     return await anyio.to_thread.run_sync(
         functools.partial(fn, **call_kwargs),
         limiter=thread_limiter(thread_limit),
         abandon_on_cancel=True,
     )
+
+
+async def invoke_event_handler(
+    fn: Callable[..., Any],
+    raw: Mapping[str, Any],
+    kind: str,
+    patch: Any,
+    logger: Any,
+    memo: Any,
+    resource: Any,
+    param: Any,
+) -> Any:
+    """Call an async ``on.event`` handler that takes ``**kwargs`` with every kwarg of the event.
+
+    The same names and values as :func:`invoke` gives such a handler from :class:`BodyKwargs`
+    (and so as :func:`build_kwargs`), but passed as keywords in the call itself, with no dict
+    built on the way: the handler's ``**kwargs`` is the only one. For handlers whose
+    :func:`signature_of` is async, takes all and has no typed spec; this runs for every watch
+    event. Runs the handler in the calling task and returns its result.
+    """
+    meta_raw = raw.get("metadata") or _NOTHING
+    meta = Meta(meta_raw)
+    body = Body(raw)
+    token = current_owner.set(body)
+    try:
+        return await fn(
+            body=body,
+            spec=Spec(raw.get("spec")),
+            meta=meta,
+            metadata=meta,
+            status=Status(raw.get("status")),
+            name=meta_raw.get("name"),
+            namespace=meta_raw.get("namespace"),
+            uid=meta_raw.get("uid"),
+            labels=Labels(meta_raw.get("labels")),
+            annotations=Annotations(meta_raw.get("annotations")),
+            patch=patch,
+            logger=logger,
+            memo=memo,
+            resource=resource,
+            param=param,
+            reason=None,
+            diff=None,
+            old=None,
+            new=None,
+            retry=0,
+            started=None,
+            runtime=_NO_TIME,
+            event={"type": kind, "object": raw},
+            type=kind,
+        )
+    except (RuntimeError, TypeError) as exc:
+        _raise_if_asyncio_under_trio(fn, exc)
+        raise
+    finally:
+        current_owner.reset(token)
+
+
+def _raise_if_asyncio_under_trio(fn: Callable[..., Any], exc: BaseException) -> None:
+    if _is_asyncio_under_trio(exc):
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        raise PermanentError(
+            f"{name} uses asyncio, but the operator runs on Trio: run it with "
+            "`python -m trikopf --backend asyncio ...` (or trikopf.run(..., "
+            "backend='asyncio')), or make the handler use anyio or trio"
+        ) from exc

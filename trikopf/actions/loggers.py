@@ -21,7 +21,11 @@ _base = logging.getLogger("trikopf.objects")
 
 
 class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger about one object; cheap to make (one per round)."""
+    """A logger about one object; cheap to make (one per round, one per raw event).
+
+    The object's names (``extra`` and the message prefix) are read from the body only when
+    something is logged: most handlers never log.
+    """
 
     def __init__(
         self,
@@ -31,17 +35,41 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         level: int = logging.INFO,
         logger: logging.Logger = _base,
     ) -> None:
-        meta = body.get("metadata") or {}
-        namespace = meta.get("namespace")
-        name = meta.get("name")
-        super().__init__(
-            logger,
-            {"k8s_namespace": namespace, "k8s_name": name, "k8s_uid": meta.get("uid")},
-        )
+        # LoggerAdapter.__init__'s work, without a call: this runs once per event.
+        self.logger = logger
+        self.merge_extra = False
+        self._extra: Mapping[str, object] | None = None
         self._body = body
         self._poster = poster
         self._post_level = level
-        self._prefix = f"[{namespace}/{name}] " if namespace else f"[{name}] "
+        self._prefix_text: str | None = None
+
+    @property
+    def extra(self) -> Mapping[str, object] | None:
+        """``k8s_namespace``, ``k8s_name`` and ``k8s_uid`` of the object (made when first read)."""
+        extra = self._extra
+        if extra is None:
+            meta = self._body.get("metadata") or {}
+            extra = self._extra = {
+                "k8s_namespace": meta.get("namespace"),
+                "k8s_name": meta.get("name"),
+                "k8s_uid": meta.get("uid"),
+            }
+        return extra
+
+    @extra.setter
+    def extra(self, value: Mapping[str, object] | None) -> None:
+        self._extra = value  # None (as LoggerAdapter's own __init__ sets it): made from the body
+
+    @property
+    def _prefix(self) -> str:
+        prefix = self._prefix_text
+        if prefix is None:
+            meta = self._body.get("metadata") or {}
+            namespace = meta.get("namespace")
+            name = meta.get("name")
+            prefix = self._prefix_text = f"[{namespace}/{name}] " if namespace else f"[{name}] "
+        return prefix
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

@@ -38,7 +38,10 @@ class ClientSettings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     watch_inactivity_timeout: float | None = None
-    watch_read_size: int = 256 * 1024
+    # 64 KiB (about 40 events of 1.5 KB): the events of one read are parsed and queued before
+    # they are handled, and fewer of them at a time stay in the CPU caches (bench_raw_path.py:
+    # 15-25% less CPU per event than with 256 KiB; 16-32 KiB are no better).
+    watch_read_size: int = 64 * 1024
     max_connections: int = 100
     discovery_refresh_interval: float = 0.0
     user_agent: str = "trikopf"

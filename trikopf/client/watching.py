@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -135,6 +135,34 @@ class WatchStream:
                 return self._event(raw)
             if self._done:
                 raise StopAsyncIteration
+            await self._fill()
+
+    def received(self) -> Iterator[WatchEvent]:
+        """The events already received and not yet taken, each parsed as it is taken.
+
+        Synchronous (no checkpoint): a consumer that handles many events takes all that one
+        receive brought in one loop, then calls :meth:`receive_more`. Mixing it with ``async
+        for`` is fine: each event is delivered once, in order. An ``ERROR`` event raises here.
+        """
+        make = self._event
+        while self._index < len(self._ready):
+            line = self._ready[self._index]
+            self._index += 1
+            raw = self._parse(line)
+            if raw is not None:
+                yield make(raw)
+
+    async def receive_more(self) -> bool:
+        """Wait until more events are received (then ``True``) or the stream ends (``False``).
+
+        A checkpoint. Reads from the connection (reconnecting as ``async for`` does) only when
+        every received event was taken; the new ones are then taken with :meth:`received`.
+        """
+        while True:
+            if self._index < len(self._ready):
+                return True
+            if self._done:
+                return False
             await self._fill()
 
     def _event(self, raw: Mapping[str, Any]) -> WatchEvent:

@@ -17,9 +17,11 @@ lookups per round and holds no task.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
@@ -31,8 +33,9 @@ from trikopf.actions.invocation import build_kwargs
 from trikopf.actions.loggers import ObjectLogger
 from trikopf.actions.patching import PatchClient, apply_patch, merge_into
 from trikopf.actions.posting import EventPoster
-from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, Status
+from trikopf.bodies import Annotations, Body, Labels, Memo, Meta, Patch, Spec, Status, _View
 from trikopf.causes import encode_essence, essence_of
+from trikopf.client import jsonlib
 from trikopf.client.errors import ClientError
 from trikopf.engines.stopping import DaemonStopped, StopReason
 from trikopf.processing import object_memo
@@ -46,12 +49,17 @@ __all__ = [
     "BackgroundTask",
     "DaemonPatch",
     "LiveBody",
+    "ParsedBodies",
     "is_async_fn",
 ]
 
 logger = logging.getLogger("trikopf.engines")
 
 BackgroundHandler = DaemonHandler | TimerHandler
+
+# How many objects' newest bodies stay parsed for their daemons and timers (the rest are kept
+# as JSON bytes and parsed again when read): enough for the objects busy at one moment.
+_PARSED_BODIES = 64
 
 
 def is_async_fn(fn: Callable[..., Any]) -> bool:
@@ -97,38 +105,217 @@ class DaemonPatch(Patch):
         anyio.from_thread.run(self.flush)
 
 
+class ParsedBodies:
+    """A small cache of recently parsed live bodies, shared by every object of one engine.
+
+    A daemon's object keeps its newest body as compact JSON (a third to a fifth of the parsed
+    dicts' size); reading it through a view parses it once and keeps the result here until
+    ``size`` other bodies were parsed or stored after it. Event-loop only (no locks): sync
+    daemons read their views from a thread, so a miss there may parse the same bytes twice,
+    which is harmless.
+    """
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[LiveBody, Mapping[str, Any]] = {}
+
+    def get(self, live: LiveBody) -> Mapping[str, Any] | None:
+        return self._entries.get(live)
+
+    def put(self, live: LiveBody, raw: Mapping[str, Any]) -> None:
+        entries = self._entries
+        entries.pop(live, None)
+        entries[live] = raw  # the newest at the end: the oldest go first
+        if len(entries) > self.size:
+            try:
+                del entries[next(iter(entries))]
+            except (StopIteration, KeyError, RuntimeError):  # pragma: no cover - a thread race
+                pass
+
+    def forget(self, live: LiveBody) -> None:
+        self._entries.pop(live, None)
+
+
 class LiveBody:
-    """The newest body of an object, replaced on every event; daemons read it through views."""
+    """The newest body of an object, replaced on every event; daemons read it through views.
 
-    __slots__ = ("raw",)
+    Kept as compact JSON bytes and parsed on access (through ``cache``), so that an object
+    whose daemon sleeps holds its body in about the size of its JSON, not of its dicts.
+    """
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.raw = raw
+    __slots__ = ("_cache", "_data")
+
+    def __init__(self, raw: Mapping[str, Any], cache: ParsedBodies) -> None:
+        self._cache = cache
+        self._data: bytes | Mapping[str, Any] = b""
+        self.update(raw)
+
+    def update(self, raw: Mapping[str, Any]) -> None:
+        """Store ``raw`` as the newest body (it is also the cache's freshest entry)."""
+        try:
+            # A copy of orjson's result: its buffer keeps room to spare (4 KB for a 1.5 KB body).
+            self._data = bytes(memoryview(jsonlib.dumps(raw)))
+        except (TypeError, ValueError):  # not JSON-able as it is (a synthetic body): keep it
+            self._data = raw
+        self._cache.put(self, raw)
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The newest body, parsed (the same mapping until it is replaced or evicted)."""
+        raw = self._cache.get(self)
+        if raw is None:
+            data = self._data
+            raw = jsonlib.loads(data) if isinstance(data, bytes) else data
+            self._cache.put(self, raw)
+        return raw
+
+    def forget(self) -> None:
+        """The object is gone: drop its parsed body from the cache."""
+        self._cache.forget(self)
 
 
-class _LivePart(Mapping[str, Any]):
-    """A read-only mapping that resolves a path in the newest body on every access."""
+def _resolve(live: LiveBody, path: tuple[str, ...]) -> Mapping[str, Any]:
+    value: Any = live.raw
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
 
-    __slots__ = ("_live", "_path")
 
-    def __init__(self, live: LiveBody, path: tuple[str, ...]) -> None:
-        self._live = live
-        self._path = path
+def _live_view(base: type[_View]) -> Callable[[LiveBody, tuple[str, ...]], Any]:
+    """A subclass of a body view whose part is looked up in the newest body on every access.
 
-    def _current(self) -> Mapping[str, Any]:
-        value: Any = self._live.raw
-        for key in self._path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return value if isinstance(value, Mapping) else {}
+    One object per view (not a view over a live mapping): a daemon's kwargs hold seven.
+    """
+
+    class Live(base):  # type: ignore[valid-type,misc]
+        __slots__ = ("_live", "_path")
+
+        def __init__(self, live: LiveBody, path: tuple[str, ...]) -> None:
+            self._live = live
+            self._path = path
+
+        @property
+        def _raw(self) -> Mapping[str, Any]:
+            return _resolve(self._live, self._path)
+
+    Live.__name__ = Live.__qualname__ = f"Live{base.__name__}View"
+    return Live
+
+
+_LIVE_CLASSES: dict[type[_View], Callable[[LiveBody, tuple[str, ...]], Any]] = {
+    cls: _live_view(cls) for cls in (Body, Spec, Meta, Status, Labels, Annotations)
+}
+
+
+def _part(cls: type[_View], *path: str) -> Callable[[LiveBody], Any]:
+    live_cls = _LIVE_CLASSES[cls]
+    return lambda live: live_cls(live, path)
+
+
+# The kwargs made from the newest body, each a live view resolved on every access.
+_LIVE_VIEWS: dict[str, Callable[[LiveBody], Any]] = {
+    "body": _part(Body),
+    "spec": _part(Spec, "spec"),
+    "meta": _part(Meta, "metadata"),
+    "metadata": _part(Meta, "metadata"),
+    "status": _part(Status, "status"),
+}
+_LIVE_META = ("name", "namespace", "uid")
+_LIVE_LABELS: dict[str, Callable[[LiveBody], Any]] = {
+    "labels": _part(Labels, "metadata", "labels"),
+    "annotations": _part(Annotations, "metadata", "annotations"),
+}
+_NONE_KEYS = ("reason", "diff", "old", "new")
+_KWARG_NAMES = (
+    *_LIVE_VIEWS,
+    *_LIVE_META,
+    *_LIVE_LABELS,
+    "patch",
+    "logger",
+    "memo",
+    "resource",
+    "param",
+    *_NONE_KEYS,
+    "retry",
+    "started",
+    "runtime",
+    "stopped",
+)
+_KWARG_KEYS = frozenset(_KWARG_NAMES)
+
+
+class _LiveKwargs(Mapping[str, Any]):
+    """A daemon's or timer's kwargs (the names of :func:`build_kwargs`, plus ``stopped``).
+
+    Each value is made when it is read: ``body``, ``spec``, ``meta``, ``status``, ``labels``
+    and ``annotations`` as live views of the object's newest body; the rest from the task.
+    """
+
+    __slots__ = ("_logger", "_now", "_patch", "_retry", "_started", "_task")
+
+    def __init__(
+        self,
+        task: BackgroundTask,
+        patch: Patch,
+        logger: ObjectLogger,
+        retry: int,
+        started: float | None,
+        now: float,
+    ) -> None:
+        self._task = task
+        self._patch = patch
+        self._logger = logger
+        self._retry = retry
+        self._started = started
+        self._now = now
 
     def __getitem__(self, key: str) -> Any:
-        return self._current()[key]
+        task = self._task
+        view = _LIVE_VIEWS.get(key) or _LIVE_LABELS.get(key)
+        if view is not None:
+            return view(task.obj.live)
+        if key in _LIVE_META:
+            meta = task.obj.live.raw.get("metadata") or {}
+            return meta.get(key)
+        if key == "patch":
+            return self._patch
+        if key == "logger":
+            return self._logger
+        if key == "memo":
+            obj = task.obj
+            return obj.memo if obj.memo is not None else task.engine.memo
+        if key == "resource":
+            return task.obj.resource
+        if key == "param":
+            return task.handler.param
+        if key in _NONE_KEYS:
+            return None
+        if key == "retry":
+            return self._retry
+        if key == "started":
+            started = self._started
+            if started is None:
+                return None
+            return datetime.datetime.fromtimestamp(started, tz=datetime.timezone.utc)
+        if key == "runtime":
+            started = self._started
+            if started is None:
+                return datetime.timedelta(0)
+            return datetime.timedelta(seconds=max(0.0, self._now - started))
+        if key == "stopped":
+            return task.stopped
+        raise KeyError(key)
 
-    def __iter__(self) -> Any:
-        return iter(self._current())
+    def __contains__(self, key: object) -> bool:
+        return key in _KWARG_KEYS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KWARG_NAMES)
 
     def __len__(self) -> int:
-        return len(self._current())
+        return len(_KWARG_NAMES)
 
 
 @attrs.frozen(kw_only=True)
@@ -176,7 +363,8 @@ class BackgroundTask:
 
     @property
     def logger(self) -> ObjectLogger:
-        return self.engine.object_logger(self.obj.live.raw)
+        # Over the live view: the logger holds no parsed body of its own.
+        return self.engine.object_logger(_LIVE_VIEWS["body"](self.obj.live))
 
     def request_stop(self, reason: StopReason) -> None:
         """Set the flag and give the task its graceful window; returns at once."""
@@ -190,28 +378,14 @@ class BackgroundTask:
 
     def kwargs(
         self, *, retry: int, started: float | None, now: float
-    ) -> tuple[dict[str, Any], Patch]:
-        """The handler's kwargs over the newest body (live views), with a fresh ``patch``."""
-        live = self.obj.live
+    ) -> tuple[Mapping[str, Any], Patch]:
+        """The handler's kwargs over the newest body (live views), with a fresh ``patch``.
+
+        A small mapping that makes each value when it is read: a daemon that sleeps keeps
+        no dict of two dozen entries and no views it never used.
+        """
         patch = DaemonPatch(self._send_changes)
-        kwargs = build_kwargs(
-            body=Body(_LivePart(live, ())),
-            patch=patch,
-            logger=self.logger,
-            memo=self.obj.memo if self.obj.memo is not None else self.engine.memo,
-            resource=self.obj.resource,
-            param=self.handler.param,
-            retry=retry,
-            started=started,
-            now=now,
-            stopped=self.stopped,
-        )
-        kwargs["spec"] = Spec(_LivePart(live, ("spec",)))
-        kwargs["status"] = Status(_LivePart(live, ("status",)))
-        kwargs["meta"] = kwargs["metadata"] = Meta(_LivePart(live, ("metadata",)))
-        kwargs["labels"] = Labels(_LivePart(live, ("metadata", "labels")))
-        kwargs["annotations"] = Annotations(_LivePart(live, ("metadata", "annotations")))
-        return kwargs, patch
+        return _LiveKwargs(self, patch, self.logger, retry, started, now), patch
 
     async def send(self, result: Any, patch: Patch) -> None:
         """Store ``result`` in ``status.<id>`` and send the handler's ``patch`` (one PATCH)."""
@@ -230,14 +404,23 @@ class BackgroundTask:
                 "%s %r: its result could not be sent: %s", self.kind, self.handler.id, exc
             )
 
-    async def run(self, body: Callable[[BackgroundTask], Awaitable[None]]) -> None:
-        """The task: run ``body`` inside this task's cancel scope, then report how it ended."""
-        engine = self.engine
-        engine.count(self, +1)
+    # The task's body (run_daemon, run_timer) runs inside ``with task:``: the cancel scope is
+    # entered and the end is reported without a wrapper coroutine (one frame less per daemon).
+    def __enter__(self) -> BackgroundTask:
+        self.engine.count(self, +1)
+        self.cancel_scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         try:
-            with self.cancel_scope:
-                await body(self)
+            return bool(self.cancel_scope.__exit__(exc_type, exc, tb))
         finally:
+            engine = self.engine
             engine.count(self, -1)
             self.ended = True
             if self._done is not None:
@@ -301,6 +484,8 @@ class BackgroundEngine:
     memo: Any = attrs.field(factory=Memo)
     poster: EventPoster | None = None
     _objects: dict[str, _ObjectTasks] = attrs.field(factory=dict, init=False)
+    # The parsed newest bodies of the objects whose daemons and timers read them lately.
+    _bodies: ParsedBodies = attrs.field(factory=lambda: ParsedBodies(_PARSED_BODIES), init=False)
     _daemons: int = attrs.field(default=0, init=False)
     _timers: int = attrs.field(default=0, init=False)
     _exiting: bool = attrs.field(default=False, init=False)
@@ -355,6 +540,7 @@ class BackgroundEngine:
     def forget_if_empty(self, obj: _ObjectTasks) -> None:
         if not obj.tasks and not obj.finished and self._objects.get(obj.uid) is obj:
             del self._objects[obj.uid]
+            obj.live.forget()
 
     def idle_for(self, task: BackgroundTask) -> float:
         """Seconds since the object's essence last changed (for ``idle`` timers)."""
@@ -380,7 +566,7 @@ class BackgroundEngine:
         obj = self._objects.get(event.uid or "")
         if obj is None or obj.scope is not scope or not obj.tasks:
             return
-        obj.live.raw = raw
+        obj.live.update(raw)
         waiting = list(obj.tasks.values())
         for task in waiting:
             task.request_stop(StopReason.DELETED)
@@ -402,6 +588,7 @@ class BackgroundEngine:
             # The scope is cancelled right after this; the object's memory goes with it.
             gone = self._objects.pop(uid, None)
             if gone is not None:
+                gone.live.forget()
                 for task in gone.tasks.values():
                     task.request_stop(StopReason.DELETED)
             return
@@ -417,12 +604,14 @@ class BackgroundEngine:
             obj.scope = scope
             obj.tasks.clear()
         if obj is None:
-            obj = _ObjectTasks(uid=uid, resource=resource, scope=scope, live=LiveBody(raw))
+            live = LiveBody(raw, self._bodies)
+            obj = _ObjectTasks(uid=uid, resource=resource, scope=scope, live=live)
             obj.last_change = anyio.current_time()
             self._objects[uid] = obj
+        else:
+            obj.live.update(raw)
         if obj.memo is None:
             obj.memo = object_memo(state, self.memo)
-        obj.live.raw = raw
         prefix = self.settings.persistence.annotation_prefix
         if timers and any(t.idle is not None for t in timers):
             essence = encode_essence(essence_of(raw, prefix=prefix))
@@ -484,8 +673,8 @@ class BackgroundEngine:
         obj.tasks[handler.id] = task
         body = run_daemon if isinstance(handler, DaemonHandler) else run_timer
         obj.scope.start_soon(
-            task.run,
             body,
+            task,
             name=f"{task.kind.lower()}:{handler.id}:{obj.uid}",
-            cancel_scope=task.cancel_scope,  # one cancel scope per task, entered by task.run
+            cancel_scope=task.cancel_scope,  # one cancel scope per task, entered by the body
         )

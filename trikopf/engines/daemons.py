@@ -26,7 +26,7 @@ def stop_flag_for(engine: BackgroundEngine, handler: BackgroundHandler) -> Daemo
 async def run_daemon(task: BackgroundTask) -> None:
     """Run one daemon of one object until it returns, fails for good, or is asked to stop.
 
-    Runs in the task that :meth:`BackgroundTask.run` gives it (inside the task's cancel scope).
+    Runs as the task itself, inside ``with task:`` (the task's cancel scope, and its end reported).
     Waits ``initial_delay`` first (ended early by a stop). A daemon that returns is done: its
     result goes to ``status.<id>`` and it is not started again for this object while the object
     matches. A crash restarts it after its ``backoff`` (doubled with each crash in a row, up to
@@ -35,39 +35,43 @@ async def run_daemon(task: BackgroundTask) -> None:
     """
     handler = task.handler
     assert isinstance(handler, DaemonHandler)
-    engine = task.engine
-    stopped = task.stopped
-    if handler.initial_delay and await stopped.wait_async(handler.initial_delay):
-        return
-    defaults = attrs.evolve(engine.defaults, thread_limit=_DAEMON_THREADS)
-    state = HandlerState(started=wall_now())
-    crashes = 0
-    while True:
-        now = wall_now()
-        kwargs, patch = task.kwargs(retry=state.retries, started=state.started, now=now)
-        outcome = await execute_handler(
-            handler, state, kwargs, now=now, defaults=defaults, logger=task.logger
-        )
-        if stopped:
-            return  # it ended because it was asked to: nothing to restart or report
-        result_state: HandlerState = outcome.state
-        if result_state.done or result_state.failed:
-            await task.send(outcome.result, patch)
-            obj = task.obj
-            if obj.finished is None:
-                obj.finished = set()
-            obj.finished.add(handler.id)
-            if result_state.done and outcome.exception is None:
-                task.logger.info(
-                    "Daemon %r has returned; it is not restarted for this object.", handler.id
+    with task:  # its cancel scope, and the report of its end
+        engine = task.engine
+        stopped = task.stopped
+        if handler.initial_delay and await stopped.wait_async(handler.initial_delay):
+            return
+        defaults = attrs.evolve(engine.defaults, thread_limit=_DAEMON_THREADS)
+        state = HandlerState(started=wall_now())
+        crashes = 0
+        while True:
+            now = wall_now()
+            kwargs, patch = task.kwargs(retry=state.retries, started=state.started, now=now)
+            logger = kwargs["logger"]  # the handler's own: one logger per call
+            outcome = await execute_handler(
+                handler, state, kwargs, now=now, defaults=defaults, logger=logger
+            )
+            if stopped:
+                return  # it ended because it was asked to: nothing to restart or report
+            result_state: HandlerState = outcome.state
+            if result_state.done or result_state.failed:
+                await task.send(outcome.result, patch)
+                obj = task.obj
+                if obj.finished is None:
+                    obj.finished = set()
+                obj.finished.add(handler.id)
+                if result_state.done and outcome.exception is None:
+                    task.logger.info(
+                        "Daemon %r has returned; it is not restarted for this object.", handler.id
+                    )
+                return
+            await task.send(None, patch)
+            delay = outcome.delay if outcome.delay is not None else defaults.backoff
+            if not isinstance(outcome.exception, TemporaryError):
+                crashes += 1
+                delay = min(
+                    delay * 2 ** (crashes - 1), engine.settings.background.restart_backoff_max
                 )
-            return
-        await task.send(None, patch)
-        delay = outcome.delay if outcome.delay is not None else defaults.backoff
-        if not isinstance(outcome.exception, TemporaryError):
-            crashes += 1
-            delay = min(delay * 2 ** (crashes - 1), engine.settings.background.restart_backoff_max)
-        task.logger.info("Daemon %r will be restarted in %gs.", handler.id, delay)
-        state = attrs.evolve(result_state, delayed=None)
-        if await stopped.wait_async(delay):
-            return
+            task.logger.info("Daemon %r will be restarted in %gs.", handler.id, delay)
+            state = attrs.evolve(result_state, delayed=None)
+            if await stopped.wait_async(delay):
+                return

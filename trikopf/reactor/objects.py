@@ -32,6 +32,7 @@ import anyio.abc
 import attrs
 
 from trikopf._util.instruments import Instruments, current_instruments
+from trikopf._util.tasks import start_soon_lean
 from trikopf.structs import WatchEvent
 
 __all__ = ["ObjectScope", "ProcessFn", "RawFn", "ResourceSupervisor", "SupervisorStatistics"]
@@ -111,7 +112,8 @@ class ObjectScope:
             cancel_scope = anyio.CancelScope()
         self._cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
-        self._task_group.start_soon(
+        start_soon_lean(  # on Trio without AnyIO's per-task handle: a daemon lives long
+            self._task_group,
             self._run_task,
             cancel_scope,
             entered,

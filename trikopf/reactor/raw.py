@@ -14,7 +14,10 @@ worker tasks instead of a task per object:
   starts one helper, which serves them if the handler waits for something. Fast handlers are
   therefore all called by one worker, one event after another (with at most one idle helper
   beside it), without any task being started per event;
-- workers exit after ``idle_timeout`` with nothing to do.
+- workers exit after ``idle_timeout`` with nothing to do;
+- with ``backlog_limit``, :meth:`~RawDispatcher.congested` tells the watcher to stop reading
+  once that many events are queued, and :meth:`~RawDispatcher.wait_uncongested` lets it go on
+  when the backlog is down to half of it (the watcher's backpressure protocol).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class RawDispatcher:
     whose handlers wait at the same time) and nothing else. :meth:`stop` makes it refuse new
     events and drop the queued ones; handler calls in progress finish, then the workers exit.
     Cancelling ``task_group`` cancels everything at once. An exception escaping ``handle`` is a
-    bug: it is logged, and the worker goes on with the next event.
+    bug: it is logged, and the worker goes on with the next event. ``backlog_limit`` (``None``:
+    no limit) is how many queued events make it :meth:`congested`.
     """
 
     task_group: anyio.abc.TaskGroup
@@ -51,8 +55,13 @@ class RawDispatcher:
     max_workers: int | None = None
     idle_timeout: float = 5.0
     name: str = "objects"
-    _queues: dict[str, deque[WatchEvent]] = attrs.field(factory=dict, init=False)
-    _ready: deque[str] = attrs.field(factory=deque, init=False)
+    backlog_limit: int | None = None
+    _pending: int = attrs.field(default=0, init=False)  # queued events, the handled ones too
+    _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
+    # Per object with an event queued or being handled: its newest event when nothing waits
+    # behind the one in the ready line or in a handler, else the events waiting behind it.
+    _held: dict[str, WatchEvent | deque[WatchEvent]] = attrs.field(factory=dict, init=False)
+    _ready: deque[WatchEvent] = attrs.field(factory=deque, init=False)  # objects' next events
     _workers: int = attrs.field(default=0, init=False)
     _free: int = attrs.field(default=0, init=False)  # workers not inside a handler call
     _wakeup: anyio.Event | None = attrs.field(default=None, init=False)
@@ -64,15 +73,22 @@ class RawDispatcher:
         """Queue one event for its object, waking or starting a worker if needed."""
         if self._stopping:
             return
-        uid = event.uid
+        meta = event.object.get("metadata")
+        uid = meta.get("uid") if meta else None
         if uid is None:
             return
-        queue = self._queues.get(uid)
-        if queue is not None:
-            queue.append(event)  # its worker (or its place in the ready line) takes it
+        self._pending += 1
+        held = self._held
+        prior = held.get(uid)
+        if prior is not None:
+            # The object is in the ready line or in a handler: the event waits behind it.
+            if type(prior) is deque:
+                prior.append(event)
+            else:
+                held[uid] = deque((event,))
             return
-        self._queues[uid] = deque((event,))
-        self._ready.append(uid)
+        held[uid] = event
+        self._ready.append(event)
         if self._free == 0:
             self._start_worker()
         elif self._wakeup is not None:
@@ -88,14 +104,42 @@ class RawDispatcher:
     def forget_missing(self, present: Iterable[str]) -> None:
         """After a relist: queued objects that were not listed get a synthetic ``DELETED``."""
         present = set(present)
-        for uid, queue in list(self._queues.items()):
-            if uid not in present and queue:
-                queue.append(WatchEvent(type="DELETED", object=queue[-1].object))
+        for uid, prior in list(self._held.items()):
+            if uid in present:
+                continue
+            if type(prior) is deque:
+                prior.append(WatchEvent(type="DELETED", object=prior[-1].object))
+            else:
+                assert isinstance(prior, WatchEvent)
+                self._held[uid] = deque((WatchEvent(type="DELETED", object=prior.object),))
+            self._pending += 1
+
+    def congested(self) -> bool:
+        """Whether ``backlog_limit`` events or more are queued (the watcher should wait)."""
+        limit = self.backlog_limit
+        return limit is not None and self._pending >= limit and not self._stopping
+
+    async def wait_uncongested(self) -> None:
+        """Wait until the backlog is down to half of ``backlog_limit`` (or the dispatcher stops).
+
+        Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
+        """
+        while self.congested():
+            waiter = self._uncongested
+            if waiter is None:
+                waiter = self._uncongested = anyio.Event()
+            await waiter.wait()
+
+    def _release_backpressure(self) -> None:
+        waiter, self._uncongested = self._uncongested, None
+        if waiter is not None:
+            waiter.set()
 
     def stop(self) -> None:
         """Refuse new events, drop the queued ones; workers exit after their current call."""
         self._stopping = True
         self._ready.clear()
+        self._release_backpressure()
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = None
@@ -112,13 +156,14 @@ class RawDispatcher:
     def statistics(self) -> SupervisorStatistics:
         """Objects with queued events, live workers, events handled, bugs caught."""
         return SupervisorStatistics(
-            objects=len(self._queues),
+            objects=len(self._held),
             workers=self._workers,
             rounds=self._handled,
             restarts=self._bugs,
         )
 
     async def _work(self) -> None:
+        held = self._held
         try:
             while True:
                 if not self._ready:
@@ -132,37 +177,43 @@ class RawDispatcher:
                     if idle.cancelled_caught and not self._ready:
                         return  # no await since the check: no event can slip in between
                     continue
-                uid = self._ready.popleft()
+                event = self._ready.popleft()
+                uid: str = event.object["metadata"]["uid"]
                 self._free -= 1
                 if self._ready and not self._free:
                     # Others are ready and nobody else is free: a helper takes them if this
                     # object's handler turns out to wait (else it finds nothing and idles).
                     self._start_worker()
                 try:
-                    await self._drain(uid)
+                    # This object's events, one after another, until none waits behind.
+                    while True:
+                        try:
+                            await self.handle(event)
+                        except Exception:
+                            self._bugs += 1
+                            logger.exception(
+                                "A bug while handling an event of object %s (%s); going on.",
+                                uid,
+                                self.name,
+                            )
+                        self._handled += 1
+                        self._pending -= 1
+                        if self._uncongested is not None and self._pending * 2 <= (
+                            self.backlog_limit or 0
+                        ):
+                            self._release_backpressure()
+                        behind = held[uid]
+                        if type(behind) is not deque or self._is_stopping():
+                            break
+                        event = behind.popleft()
+                        if not behind:
+                            held[uid] = event  # the newest one again: nothing waits behind
                 finally:
+                    # Dropped when stopping (or cancelled): what still waits behind.
+                    behind = held.pop(uid)
+                    if type(behind) is deque:
+                        self._pending -= len(behind)
                     self._free += 1
         finally:
             self._workers -= 1
             self._free -= 1
-
-    async def _drain(self, uid: str) -> None:
-        queue = self._queues[uid]
-        try:
-            while queue and not self._is_stopping():
-                # The event stays queued while it is handled: new ones for the object queue up
-                # behind it instead of making the object ready a second time.
-                event = queue[0]
-                try:
-                    await self.handle(event)
-                except Exception:
-                    self._bugs += 1
-                    logger.exception(
-                        "A bug while handling an event of object %s (%s); going on.",
-                        uid,
-                        self.name,
-                    )
-                self._handled += 1
-                queue.popleft()
-        finally:
-            del self._queues[uid]

@@ -32,6 +32,7 @@ import anyio.abc
 import attrs
 
 from trikopf._util.instruments import set_instruments
+from trikopf._util.memory import serve_memory_release
 from trikopf.actions.posting import EventPoster, set_current_poster
 from trikopf.bodies import Memo
 from trikopf.client import ApiClient, ClientSettings, ConnectionInfo, discover, open_client
@@ -213,6 +214,7 @@ class _Reactor:
                     max_workers=processing.worker_limit,
                     idle_timeout=processing.idle_timeout,
                     name=where(resource, namespace),
+                    backlog_limit=self.settings.watching.backlog_limit,
                 )
             else:
                 supervisor = ResourceSupervisor(
@@ -400,6 +402,9 @@ async def operate(
                         root.start_soon(_serve_signals, reactor)
                     if stop_flag is not None:
                         root.start_soon(_serve_stop_flag, reactor, stop_flag)
+                    if settings.background.memory_release_interval is not None:
+                        interval = settings.background.memory_release_interval
+                        root.start_soon(functools.partial(serve_memory_release, interval=interval))
                     await root.start(poster.run)
                     if services.serving:
                         await root.start(services.serve)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -30,6 +30,7 @@ from trikopf.client.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from trikopf.client.watching import WatchStream
 from trikopf.settings import WatchingSettings
 from trikopf.structs import Resource, WatchEvent
 
@@ -47,11 +48,37 @@ _QUICK_END = 1.0
 
 
 class Dispatcher(Protocol):
-    """Where a watcher sends events: a :class:`ResourceSupervisor` or a discovery tracker."""
+    """Where a watcher sends events: a :class:`ResourceSupervisor` or a discovery tracker.
+
+    A dispatcher may also have the two methods of :class:`Backpressure`: then the watcher
+    stops reading while it says it is congested.
+    """
 
     def dispatch(self, event: WatchEvent) -> None: ...
 
     def forget_missing(self, present: Iterable[str]) -> None: ...
+
+
+class Backpressure(Protocol):
+    """The optional half of a :class:`Dispatcher`: "too much is queued, stop reading for now".
+
+    ``congested()`` is cheap and synchronous (the watcher asks it after each received batch
+    and after each listed page); ``wait_uncongested()`` returns once enough of the backlog is
+    handled (at once if it is not congested), and is cancelled with the watcher.
+    """
+
+    def congested(self) -> bool: ...
+
+    async def wait_uncongested(self) -> None: ...
+
+
+def _backpressure(supervisor: Dispatcher) -> Backpressure | None:
+    """The dispatcher's backpressure methods, if it has both (looked up once per watcher)."""
+    if callable(getattr(supervisor, "congested", None)) and callable(
+        getattr(supervisor, "wait_uncongested", None)
+    ):
+        return supervisor  # type: ignore[return-value]
+    return None
 
 
 def where(resource: Resource, namespace: str | None) -> str:
@@ -67,7 +94,11 @@ async def _relist(
     supervisor: Dispatcher,
     settings: WatchingSettings,
 ) -> str | None:
-    """List every object (page by page), dispatch each, and return the list's resourceVersion."""
+    """List every object (page by page), dispatch each, and return the list's resourceVersion.
+
+    Between pages it waits while the dispatcher is congested (if it tells).
+    """
+    pressure = _backpressure(supervisor)
     seen: set[str] = set()
     continue_: str | None = None
     resource_version: str | None = None
@@ -87,6 +118,8 @@ async def _relist(
         continue_ = page.continue_
         if not continue_:
             break
+        if pressure is not None and pressure.congested():
+            await pressure.wait_uncongested()
     # Objects deleted while nobody watched (after a 410 or an outage) are let go.
     supervisor.forget_missing(seen)
     return resource_version
@@ -108,6 +141,11 @@ async def serve_watch(
     ``strict``, a first list that fails with an authorisation, not-found or bad-request error is
     raised to the caller (the operator cannot start); otherwise every error is logged and
     retried. Starts no tasks of its own; runs until cancelled; never returns.
+
+    The events of one receive from the connection are dispatched in one synchronous pass. If
+    ``supervisor`` has the :class:`Backpressure` methods, the watcher waits after such a pass
+    while the supervisor is congested, so that the backlog (and the memory it holds) stays
+    bounded; the events wait in the socket and the server's buffers meanwhile.
     """
     label = where(resource, namespace)
     backoff = settings.reconnect_backoff
@@ -116,6 +154,8 @@ async def serve_watch(
     # Metrics, when the operator records them: resolved once, one call per event.
     instruments = current_instruments()
     count_event = instruments.watch_events(label) if instruments is not None else None
+    pressure = _backpressure(supervisor)
+    dispatch = supervisor.dispatch
     while True:
         received = 0
         opened = anyio.current_time()
@@ -138,13 +178,30 @@ async def serve_watch(
                 inactivity_timeout=settings.inactivity_timeout,
             ) as events:
                 with anyio.fail_after(settings.client_timeout or math.inf):
-                    async for event in events:
-                        received += 1
-                        if count_event is not None:
-                            count_event()
-                        resource_version = event.resource_version or resource_version
-                        if event.type != "BOOKMARK":
-                            supervisor.dispatch(event)
+                    stream: Any = events  # typed as the client's; test doubles differ
+                    if not isinstance(stream, WatchStream):
+                        # Any other async iterator of events: one at a time.
+                        async for event in stream:
+                            received += 1
+                            if count_event is not None:
+                                count_event()
+                            resource_version = event.resource_version or resource_version
+                            if event.type != "BOOKMARK":
+                                dispatch(event)
+                    else:
+                        try:
+                            while await events.receive_more():
+                                for event in events.received():
+                                    received += 1
+                                    if count_event is not None:
+                                        count_event()
+                                    if event.type != "BOOKMARK":
+                                        dispatch(event)
+                                if pressure is not None and pressure.congested():
+                                    await pressure.wait_uncongested()
+                        finally:
+                            # The stream tracks the last resourceVersion it delivered.
+                            resource_version = events.resource_version or resource_version
             if received or anyio.current_time() - opened >= _QUICK_END:
                 # A stream that brought events, or simply lasted (a quiet resource whose
                 # server timeout passed): reconnect at once.

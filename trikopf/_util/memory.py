@@ -1,0 +1,96 @@
+"""Giving memory back to the system after a burst of work, once the process has gone quiet."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import sys
+from collections.abc import Callable
+
+import anyio
+
+__all__ = ["BurstWatch", "release_memory", "serve_memory_release", "trim_heap"]
+
+# A drop of this many live Python blocks (some 2-6 MB) since the highest count seen is a burst.
+BURST_BLOCKS = 50_000
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim): nothing to do
+        return None
+    return trim
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def trim_heap() -> bool:
+    """Ask the C allocator to return its free memory to the system; whether it could be asked.
+
+    ``malloc_trim(0)`` on glibc (it also releases free pages inside the heap); a no-op that
+    returns ``False`` elsewhere. Synchronous, a few milliseconds at most.
+    """
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+def release_memory() -> None:
+    """A full garbage collection, then :func:`trim_heap`. Synchronous; never in a hot path."""
+    gc.collect()
+    trim_heap()
+
+
+class BurstWatch:
+    """Tells, from samples of the live block count, when a burst of work has ended.
+
+    A burst has ended when the count has fallen by at least ``burst_blocks`` since the highest
+    sample after the last release, and has stayed within a tenth of that fall between the last
+    two samples (the process is quiet, not in the middle of the next burst).
+    """
+
+    __slots__ = ("_last", "_peak", "burst_blocks")
+
+    def __init__(self, blocks: int, *, burst_blocks: int = BURST_BLOCKS) -> None:
+        self.burst_blocks = burst_blocks
+        self._peak = self._last = blocks
+
+    def sample(self, blocks: int) -> bool:
+        """Record one sample; return whether memory should be released now."""
+        last, self._last = self._last, blocks
+        self._peak = max(self._peak, blocks)
+        fall = self._peak - blocks
+        return fall >= self.burst_blocks and abs(blocks - last) * 10 <= fall
+
+    def released(self, blocks: int) -> None:
+        """Memory was released; the next burst is measured from ``blocks``."""
+        self._peak = self._last = blocks
+
+
+async def serve_memory_release(
+    *,
+    interval: float,
+    release: Callable[[], None] = release_memory,
+    blocks: Callable[[], int] = sys.getallocatedblocks,
+) -> None:
+    """Every ``interval`` seconds, look whether a burst has ended; if so, release memory once.
+
+    CPython keeps the memory of a burst (thousands of events parsed and handled at once) long
+    after the objects are gone: freed blocks stay in its arenas and in the C heap. Once the
+    burst is over, a full collection (the tuned collector delays the older generations) and
+    ``malloc_trim`` give back what can be given back. Runs until cancelled, one sleep per
+    ``interval`` and nothing else while the operator is busy or idle; starts no task.
+    """
+    watch = BurstWatch(blocks())
+    while True:
+        await anyio.sleep(interval)
+        if watch.sample(blocks()):
+            release()
+            watch.released(blocks())
