@@ -222,7 +222,7 @@ async def test_new_namespace_is_active_with_the_kubernetes_finalizer(
     assert bad.status_code == 422
 
 
-async def test_server_side_apply_creates_then_merges_the_applied_fields(
+async def test_server_side_apply_creates_then_merges_other_managers_fields(
     client: httpx.AsyncClient, apiserver: ApiServer
 ) -> None:
     apply = {"Content-Type": "application/apply-patch+yaml"}
@@ -234,6 +234,17 @@ async def test_server_side_apply_creates_then_merges_the_applied_fields(
     )
     assert created.status_code == 201
     assert created.json()["data"] == {"a": "1"}
+    other = await client.patch(
+        f"{CM}/ssa",
+        content=manifest.replace(b"a: '1'", b"b: '2'"),
+        headers=apply,
+        params={"fieldManager": "other"},
+    )
+    assert other.status_code == 200
+    stored = apiserver.get_object("configmaps", "ssa", "default")
+    assert stored is not None
+    assert stored["data"] == {"a": "1", "b": "2"}
+    # The first manager applies b instead of a: a, which only it owned, goes.
     again = await client.patch(
         f"{CM}/ssa",
         content=manifest.replace(b"a: '1'", b"b: '2'"),
@@ -241,6 +252,4 @@ async def test_server_side_apply_creates_then_merges_the_applied_fields(
         params={"fieldManager": "test"},
     )
     assert again.status_code == 200
-    stored = apiserver.get_object("configmaps", "ssa", "default")
-    assert stored is not None
-    assert stored["data"] == {"a": "1", "b": "2"}
+    assert again.json()["data"] == {"b": "2"}

@@ -2,71 +2,52 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import attrs
-import yaml
 
 from trikopf._util.http_server import Request, Response
-from trikopf.apiserver import discovery, errors
+from trikopf.apiserver import discovery
 from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.faults import Faults, RequestLog, RequestRecord, now
-from trikopf.apiserver.jsonio import dumps, loads
-from trikopf.apiserver.resources import NAMESPACE_KEY, ResourceType
+from trikopf.apiserver.http_io import (
+    _JSON_HEADERS,
+    _TRUE,
+    JSON,
+    Route,
+    _check_accept,
+    _decode_continue,
+    _encode_continue,
+    _injected_failure,
+    _method_not_allowed,
+    _not_found_path,
+    _parse_rv,
+    _respond,
+    _table_version,
+    _tabulated,
+    _wants_yaml,
+    _without_type,
+    error_response,
+    http_error_response,
+    json_response,
+)
+from trikopf.apiserver.jsonio import dumps
 from trikopf.apiserver.store import Store
-from trikopf.apiserver.store import clone as store_clone
 from trikopf.apiserver.watch import WatchRequest, stream_watch
+from trikopf.apiserver.writes import WriteHandlers
 
-__all__ = ["ApiApp"]
+__all__ = ["ApiApp", "error_response", "http_error_response", "json_response"]
 
 logger = logging.getLogger(__name__)
 
-JSON = "application/json"
-_JSON_HEADERS = [("Content-Type", JSON), ("Cache-Control", "no-cache, private")]
 _HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
-_TRUE = ("true", "1", "True")
-_PATCH_TYPES = (
-    "application/merge-patch+json",
-    "application/json-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/apply-patch+yaml",
-)
-
-
-@attrs.frozen(kw_only=True)
-class Route:
-    resource: ResourceType
-    version: str
-    namespace: str | None
-    name: str | None
-    subresource: str | None
-    legacy_watch: bool = False
-
-
-def json_response(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status=status, headers=[*_JSON_HEADERS, *(headers or ())], body=dumps(body))
-
-
-def error_response(error: ApiError) -> Response:
-    return json_response(error.code, error.status(), error.headers)
-
-
-def http_error_response(status: int, message: str) -> Response:
-    """Malformed or oversized requests, answered as Status bodies."""
-    if status == 413:
-        return error_response(ApiError(413, f"Request entity too large: {message}"))
-    return error_response(ApiError(status, message))
 
 
 @attrs.define(eq=False)
-class ApiApp:
+class ApiApp(WriteHandlers):
     """The handler behind :func:`serve_http` for one embedded API server."""
 
     store: Store
@@ -232,12 +213,6 @@ class ApiApp:
 
     # ------------------------------------------------------------------ reads
 
-    def _out(self, route: Route, obj: dict[str, Any]) -> dict[str, Any]:
-        api_version = route.resource.api_version(route.version)
-        if obj.get("apiVersion") != api_version:
-            return {**obj, "apiVersion": api_version}
-        return obj
-
     def _get(self, request: Request, route: Route) -> Response:
         assert route.name is not None
         obj = self.store.get(route.resource, route.namespace or "", route.name)
@@ -245,32 +220,6 @@ class ApiApp:
         if table and route.subresource is None:
             return json_response(200, self._table(request, route, [obj], table, False, None, None))
         return _respond(request, 200, self._out(route, obj))
-
-    def _matcher(self, request: Request, route: Route) -> Callable[[dict[str, Any]], bool] | None:
-        label_text = request.query_value("labelSelector", "") or ""
-        field_text = request.query_value("fieldSelector", "") or ""
-        if not label_text and not field_text:
-            return None
-        from trikopf.apiserver import selectors
-
-        try:
-            labels = selectors.parse_label_selector(label_text) if label_text else None
-            fields = selectors.parse_field_selector(field_text) if field_text else None
-            if fields is not None:
-                fields.check_supported(
-                    group=route.resource.group,
-                    kind=route.resource.kind,
-                    extra=route.resource.selectable_fields.get(route.version, ()),
-                )
-        except selectors.SelectorError as exc:
-            raise ApiError(400, str(exc)) from None
-
-        def matches(obj: dict[str, Any]) -> bool:
-            if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
-                return False
-            return fields is None or fields.matches(obj)
-
-        return matches
 
     def _check_not_too_large(self, asked: int) -> None:
         if asked > self.store.rv:
@@ -462,259 +411,6 @@ class ApiApp:
             stream=lambda: stream_watch(store, faults, watch_request),
         )
 
-    # ------------------------------------------------------------------ writes
-
-    def _create(self, request: Request, route: Route) -> Response:
-        if route.subresource is not None:
-            raise _method_not_allowed(route)
-        body = _read_object(request, route)
-        body, warnings = self._field_validation(request, route, body)
-        obj = self.store.create(
-            route.resource, route.namespace or "", body, dry_run=_dry_run(request), copy=False
-        )
-        return _with_warnings(_respond(request, 201, self._out(route, obj)), warnings)
-
-    def _replace(self, request: Request, route: Route) -> Response:
-        assert route.name is not None
-        body = _read_object(request, route)
-        body, warnings = self._field_validation(request, route, body)
-        obj = self.store.update(
-            route.resource,
-            route.namespace or "",
-            route.name,
-            body,
-            subresource=route.subresource,
-            dry_run=_dry_run(request),
-        )
-        return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
-
-    def _patch(self, request: Request, route: Route) -> Response:
-        from trikopf.apiserver import patching
-
-        assert route.name is not None
-        resource = route.resource
-        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if content_type not in _PATCH_TYPES:
-            accepted = ["application/json-patch+json", "application/merge-patch+json"]
-            if patching.supports_strategic_merge_patch(group=resource.group, kind=resource.kind):
-                accepted.append("application/strategic-merge-patch+json")
-            accepted.append("application/apply-patch+yaml")
-            raise ApiError(
-                415,
-                "the body of the request was in an unknown format - accepted media types"
-                f" include: {', '.join(accepted)}",
-            )
-        namespace = route.namespace or ""
-        dry_run = _dry_run(request)
-        if content_type == "application/apply-patch+yaml":
-            return self._apply(request, route, namespace, dry_run)
-        patch = _parse_body(request.body, content_type, route)
-        current = self.store.get(resource, namespace, route.name)
-        try:
-            patched = patching.apply_patch(
-                content_type, current, patch, group=resource.group, kind=resource.kind
-            )
-        except patching.PatchError as exc:
-            raise ApiError(exc.code, str(exc)) from None
-        if not isinstance(patched, dict):
-            raise ApiError(422, "the patch must produce an object")
-        patched, warnings = self._field_validation(request, route, patched)
-        obj = self.store.update(
-            resource,
-            namespace,
-            route.name,
-            patched,
-            subresource=route.subresource,
-            dry_run=dry_run,
-            require_version=False,
-        )
-        return _with_warnings(_respond(request, 200, self._out(route, obj)), warnings)
-
-    def _scale(self, request: Request, route: Route) -> Response:
-        """GET, PUT and PATCH of the ``scale`` subresource (an autoscaling/v1 Scale)."""
-        from trikopf.apiserver import patching
-        from trikopf.apiserver.scale import apply_scale, to_scale
-
-        assert route.name is not None
-        resource, version = route.resource, route.version
-        namespace = route.namespace or ""
-        current = self.store.get(resource, namespace, route.name)
-        if request.method in ("GET", "HEAD"):
-            return _respond(request, 200, to_scale(resource, version, current))
-        if request.method == "PUT":
-            scale = _parse_body(request.body, _content_type(request), route)
-        elif request.method == "PATCH":
-            content_type = _content_type(request)
-            patch = _parse_body(request.body, content_type, route)
-            if content_type == "application/strategic-merge-patch+json":
-                content_type = "application/merge-patch+json"  # Scale has no merge keys
-            try:
-                scale = patching.apply_patch(
-                    content_type,
-                    to_scale(resource, version, current),
-                    patch,
-                    group="autoscaling",
-                    kind="Scale",
-                )
-            except patching.PatchError as exc:
-                raise ApiError(exc.code, str(exc)) from None
-        else:
-            raise _method_not_allowed(route)
-        updated = apply_scale(resource, version, current, scale)
-        obj = self.store.update(
-            resource,
-            namespace,
-            route.name,
-            updated,
-            dry_run=_dry_run(request),
-            require_version=False,
-        )
-        return _respond(request, 200, to_scale(resource, version, obj))
-
-    def _apply(self, request: Request, route: Route, namespace: str, dry_run: bool) -> Response:
-        """Server-side apply, approximated: create, or merge the applied fields in."""
-        from trikopf.apiserver import patching
-
-        assert route.name is not None
-        if not request.query_value("fieldManager"):
-            raise ApiError(
-                400, "PATCH, application/apply-patch+yaml requires fieldManager to be set"
-            )
-        body = _parse_body(request.body, "application/yaml", route)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the applied configuration must be an object")
-        existing = self.store.find(route.resource, namespace, route.name)
-        if existing is None:
-            if route.subresource is not None:
-                raise errors.not_found(route.resource.group, route.resource.plural, route.name)
-            body.setdefault("metadata", {})["name"] = route.name
-            obj = self.store.create(route.resource, namespace, body, dry_run=dry_run)
-            return _respond(request, 201, self._out(route, obj))
-        patched = patching.apply_merge_patch(existing, body)
-        obj = self.store.update(
-            route.resource,
-            namespace,
-            route.name,
-            patched,
-            subresource=route.subresource,
-            dry_run=dry_run,
-            require_version=False,
-        )
-        return _respond(request, 200, self._out(route, obj))
-
-    def _delete_options(self, request: Request) -> tuple[str | None, dict[str, Any] | None, bool]:
-        propagation = request.query_value("propagationPolicy") or None
-        preconditions: dict[str, Any] | None = None
-        dry_run = _dry_run(request)
-        orphan = request.query_value("orphanDependents")
-        if orphan is not None and propagation is None:
-            propagation = "Orphan" if orphan in _TRUE else "Background"
-        if request.body.strip():
-            options = _parse_body(request.body, _content_type(request), None)
-            if not isinstance(options, dict):
-                raise ApiError(400, "DeleteOptions must be an object")
-            propagation = options.get("propagationPolicy") or propagation
-            if options.get("orphanDependents") is not None and not options.get("propagationPolicy"):
-                propagation = "Orphan" if options["orphanDependents"] else "Background"
-            preconditions = options.get("preconditions") or None
-            opts_dry = options.get("dryRun") or []
-            if opts_dry:
-                if opts_dry != ["All"]:
-                    raise ApiError(400, f"dryRun: Unsupported value: {opts_dry!r}")
-                dry_run = True
-        return propagation, preconditions, dry_run
-
-    def _delete(self, request: Request, route: Route) -> Response:
-        assert route.name is not None
-        propagation, preconditions, dry_run = self._delete_options(request)
-        resource = route.resource
-        obj, gone = self.store.delete(
-            resource,
-            route.namespace or "",
-            route.name,
-            propagation=propagation,
-            preconditions=preconditions,
-            dry_run=dry_run,
-        )
-        if gone and not resource.custom and resource.key != NAMESPACE_KEY:
-            details: dict[str, Any] = {"name": route.name}
-            if resource.group:
-                details["group"] = resource.group
-            details["kind"] = resource.plural
-            details["uid"] = obj["metadata"]["uid"]
-            status = {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": details,
-            }
-            return _respond(request, 200, status)
-        return _respond(request, 200, self._out(route, obj))
-
-    def _delete_collection(self, request: Request, route: Route) -> Response:
-        resource = route.resource
-        if "deletecollection" not in resource.verbs:
-            raise _method_not_allowed(route)
-        matcher = self._matcher(request, route)
-        propagation, _, dry_run = self._delete_options(request)
-        deleted = []
-        for obj in list(self.store.iter_objects(resource, route.namespace)):
-            if matcher is not None and not matcher(obj):
-                continue
-            meta = obj["metadata"]
-            if self.store.find(resource, meta.get("namespace", ""), meta["name"]) is None:
-                continue  # collected with an owner deleted earlier in this loop
-            last, _ = self.store.delete(
-                resource,
-                meta.get("namespace", ""),
-                meta["name"],
-                propagation=propagation,
-                dry_run=dry_run,
-            )
-            deleted.append(self._out(route, last))
-        body = {
-            "kind": resource.list_kind,
-            "apiVersion": resource.api_version(route.version),
-            "metadata": {"resourceVersion": str(self.store.rv)},
-            "items": deleted,
-        }
-        return _respond(request, 200, body)
-
-    def _field_validation(
-        self, request: Request, route: Route, body: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[str]]:
-        """Server-side field validation (``fieldValidation``, kubectl's default: Strict).
-
-        Strict refuses unknown fields with 400; Warn (the default) and Ignore drop them, Warn
-        also returns the warnings for ``Warning`` headers. Known fields pass unchanged.
-        """
-        from trikopf.apiserver import openapi
-
-        resource = route.resource
-        described = openapi.OpenApiResource(
-            group=resource.group,
-            version=route.version,
-            kind=resource.kind,
-            plural=resource.plural,
-            namespaced=resource.namespaced,
-            schema=resource.schemas.get(route.version) if resource.custom else None,
-        )
-        try:
-            warnings = openapi.check_fields(
-                body, described, request.query_value("fieldValidation") or None
-            )
-        except openapi.FieldValidationError as exc:
-            raise ApiError(exc.code, exc.message) from None
-        schema = openapi.resource_schema(described)
-        if warnings or openapi.unknown_fields(body, schema):
-            body = openapi.prune_unknown_fields(body, schema)
-        if resource.custom and described.schema:
-            from trikopf.apiserver.defaulting import apply_defaults
-
-            body = apply_defaults(store_clone(body), described.schema)
-        return body, warnings
-
     # ------------------------------------------------------------------ openapi
 
     def _openapi(self, request: Request) -> Response:
@@ -744,221 +440,3 @@ class ApiApp:
             raise _not_found_path()
         status, body, content_type = answer
         return Response(status=status, headers=[("Content-Type", content_type)], body=body)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _injected_failure(status: int, retry_after: float | None, message: str) -> Response:
-    reasons = {
-        429: ("TooManyRequests", "Too many requests, please try again later."),
-        500: ("InternalError", "Internal error occurred: injected failure"),
-        503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
-        504: ("Timeout", "The server was unable to return a response in the time allotted"),
-    }
-    reason, default_message = reasons.get(status, (None, f"injected failure ({status})"))
-    headers: list[tuple[str, str]] = []
-    details: dict[str, Any] | None = None
-    if retry_after is not None:
-        seconds = max(0, round(retry_after))
-        headers.append(("Retry-After", str(seconds)))
-        details = {"retryAfterSeconds": seconds}
-    return error_response(
-        ApiError(
-            status, message or default_message, reason=reason, details=details, headers=headers
-        )
-    )
-
-
-def _not_found_path() -> ApiError:
-    return ApiError(404, "the server could not find the requested resource", details={})
-
-
-def _method_not_allowed(route: Route) -> ApiError:
-    return ApiError(
-        405,
-        "the server does not allow this method on the requested resource",
-        details={"kind": route.resource.plural},
-    )
-
-
-def _parse_rv(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ApiError(
-            400, f'resourceVersion: Invalid value: "{text}": must be a non-negative integer'
-        )
-    return value
-
-
-def _encode_continue(rv: int, key: tuple[str, str]) -> str:
-    raw = dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": [key[0], key[1]]})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = loads(raw)
-        rv = int(data["rv"])
-        start = data["start"]
-        return rv, (str(start[0]), str(start[1]))
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
-        raise ApiError(
-            400, "continue key is not valid: the continue token could not be decoded"
-        ) from None
-
-
-def _content_type(request: Request) -> str:
-    return (request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
-
-
-def _parse_body(body: bytes, content_type: str, route: Route | None) -> Any:
-    if content_type in ("application/yaml", "application/apply-patch+yaml"):
-        try:
-            return yaml.safe_load(body.decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ApiError(
-                400, f"the body of the request could not be decoded as YAML: {exc}"
-            ) from None
-    try:
-        return loads(body)
-    except ValueError as exc:
-        what = f" (must be of type {route.resource.kind})" if route is not None else ""
-        raise ApiError(
-            400,
-            f"the object provided is unrecognized{what}: couldn't get version/kind; json parse"
-            f" error: {exc}",
-        ) from None
-
-
-def _read_object(request: Request, route: Route) -> dict[str, Any]:
-    content_type = _content_type(request)
-    protobuf = content_type == "application/vnd.kubernetes.protobuf"
-    if content_type in ("application/json", "*/*", ""):
-        content_type = JSON
-    elif content_type not in ("application/yaml",) and not protobuf:
-        raise ApiError(
-            415,
-            "the body of the request was in an unknown format - accepted media types include:"
-            " application/json, application/yaml",
-        )
-    if not request.body.strip():
-        raise ApiError(400, "the body of the request is empty")
-    if protobuf:
-        # kubectl >= 1.31 creates built-in kinds with protobuf bodies (kubectl create ...).
-        from trikopf.apiserver import protobuf as kube_protobuf
-
-        try:
-            body: Any = kube_protobuf.decode_object(request.body)
-        except kube_protobuf.ProtobufError as exc:
-            raise ApiError(
-                415,
-                f"the body of the request was in an unknown format ({exc}) - accepted media"
-                " types include: application/json, application/yaml",
-            ) from None
-    else:
-        body = _parse_body(request.body, content_type, route)
-    resource = route.resource
-    if not isinstance(body, dict):
-        raise ApiError(
-            400,
-            f"the object provided is unrecognized (must be of type {resource.kind}): couldn't get"
-            " version/kind; json parse error: the body is not a JSON object",
-        )
-    kind = body.get("kind")
-    if kind is not None and kind != resource.kind:
-        raise ApiError(
-            400,
-            f"the object provided is unrecognized (must be of type {resource.kind}): kind"
-            f" {kind!r} does not match",
-        )
-    api_version = body.get("apiVersion")
-    if api_version is not None:
-        group, _, version = str(api_version).rpartition("/")
-        if group != resource.group or version not in resource.versions:
-            raise ApiError(
-                400,
-                f"the API version in the data ({api_version}) does not match the expected API"
-                f" version ({resource.api_version(route.version)})",
-            )
-    return body
-
-
-def _dry_run(request: Request) -> bool:
-    values = request.query.get("dryRun") or []
-    for value in values:
-        if value != "All":
-            raise ApiError(400, f'dryRun: Unsupported value: "{value}": supported values: "All"')
-    return bool(values)
-
-
-def _check_accept(request: Request) -> None:
-    accept = request.headers.get("accept") or ""
-    if not accept:
-        return
-    for media_range in accept.split(","):
-        media_type = media_range.split(";")[0].strip().lower()
-        if media_type in ("application/json", "*/*", "application/*", "application/yaml", ""):
-            return
-        if media_type.startswith("application/json"):
-            return
-    raise ApiError(
-        406,
-        "only the following media types are accepted: application/json, application/yaml",
-    )
-
-
-def _table_version(request: Request) -> str | None:
-    accept = request.headers.get("accept")
-    if not accept or "as=Table" not in accept:
-        return None
-    from trikopf.apiserver import tables
-
-    return tables.table_version(accept)
-
-
-async def _tabulated(
-    chunks: AsyncIterator[bytes], render: Callable[[dict[str, Any]], dict[str, Any]]
-) -> AsyncIterator[bytes]:
-    """Re-render a watch stream's events as Tables; closes the inner stream when closed."""
-    from trikopf.apiserver import tables
-
-    headers = True
-    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-        async for chunk in chunks:
-            lines = []
-            for line in chunk.splitlines(keepends=True):
-                if line.strip():
-                    lines.append(tables.tabulate_watch_line(line, render, headers=headers))
-                    headers = headers and b'"type":"BOOKMARK"' in line
-            yield b"".join(lines)
-
-
-def _with_warnings(response: Response, warnings: list[str]) -> Response:
-    """Add ``Warning: 299 - "..."`` headers, as the real server sends for unknown fields."""
-    if not warnings:
-        return response
-    extra = [("Warning", "299 - " + dumps(text).decode()) for text in warnings]
-    return attrs.evolve(response, headers=[*response.headers, *extra])
-
-
-def _without_type(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
-
-
-def _wants_yaml(request: Request) -> bool:
-    accept = (request.headers.get("accept") or "").split(",")[0].split(";")[0].strip().lower()
-    return accept == "application/yaml"
-
-
-def _respond(request: Request, status: int, body: Any) -> Response:
-    if _wants_yaml(request):
-        text = yaml.safe_dump(body, sort_keys=False)
-        return Response(
-            status=status, headers=[("Content-Type", "application/yaml")], body=text.encode()
-        )
-    return json_response(status, body)

@@ -35,6 +35,7 @@ _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 Key = tuple[str, str]
 Obj = dict[str, Any]
+Track = Callable[["Obj | None", "Obj"], None]  # see Store.create: ownership bookkeeping
 
 
 def clone(obj: Obj) -> Obj:
@@ -324,11 +325,14 @@ class Store:
         *,
         dry_run: bool = False,
         copy: bool = True,
+        track: Track | None = None,
     ) -> Obj:
         """Store a new object; returns it as stored.
 
         With ``copy=False`` the store takes ``body`` over (a freshly parsed request body)
-        instead of copying it; the caller must not use it afterwards.
+        instead of copying it; the caller must not use it afterwards. ``track`` is called
+        with (None, the object as it will be stored) just before it is, and may change it
+        or refuse the write by raising (field ownership).
         """
         obj = clone(body) if copy else body
         meta = obj.get("metadata")
@@ -393,6 +397,8 @@ class Store:
         if resource.key == CRD_KEY:
             validate_crd(obj, self.registry)
             obj["status"] = _crd_status(obj)
+        if track is not None:
+            track(None, obj)
         if dry_run:
             return obj
         self._commit(resource, "ADDED", obj, None)
@@ -464,8 +470,13 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         require_version: bool = True,
+        track: Track | None = None,
     ) -> Obj:
-        """Replace an object (PUT, or the result of a patch); returns it as stored."""
+        """Replace an object (PUT, or the result of a patch); returns it as stored.
+
+        ``track`` is called with (the stored object, the new one) before the write is
+        committed, as in :meth:`create`.
+        """
         old = self.get(resource, namespace, name)
         new = clone(body)
         meta = new.get("metadata")
@@ -565,6 +576,8 @@ class Store:
                     generation += 1
                 meta["generation"] = generation
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if track is not None:
+            track(old, new)
         if new == old:
             return old  # a no-op: no new version, no event
         if dry_run:
