@@ -21,6 +21,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -29,7 +30,7 @@ import anyio
 
 from trikopf._util.collector import tune_garbage_collector
 
-__all__ = ["JsonFormatter", "configure_logging", "load_handlers", "main"]
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "load_handlers", "main"]
 
 logger = logging.getLogger("trikopf.cli")
 
@@ -71,6 +72,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """``logging.Formatter`` whose default time text is made once per second, not per record.
+
+    ``asctime`` reads as the stock formatter's (local time, ``,mmm`` milliseconds); only the part
+    up to the second is cached, so consecutive records of one second share one ``strftime``.
+    Single-threaded use per handler is assumed, as the handler's lock already serialises it.
+    """
+
+    _second = -1
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return self.default_msec_format % (self._second_text, record.msecs)
+
+
 def configure_logging(*, level: int = logging.INFO, fmt: str = "plain") -> None:
     """Send trikopf's (and the handlers') logs to stderr in one of the formats.
 
@@ -83,7 +105,7 @@ def configure_logging(*, level: int = logging.INFO, fmt: str = "plain") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_PLAIN if fmt == "plain" else _FULL))
+        handler.setFormatter(TextFormatter(_PLAIN if fmt == "plain" else _FULL))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

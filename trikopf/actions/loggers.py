@@ -10,6 +10,7 @@ with the reason given as ``extra={"reason": ...}`` or ``Logging``.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from trikopf.actions.posting import EventPoster, object_ref
 __all__ = ["ObjectLogger", "object_logger"]
 
 _base = logging.getLogger("trikopf.objects")
+_HERE = __file__
 
 
 class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -95,8 +97,48 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             )
         if self.isEnabledFor(level):
             msg, processed = self.process(msg, kwargs)
-            processed.setdefault("stacklevel", 2)
-            self.logger.log(level, msg, *args, **processed)
+            if processed.get("stack_info"):
+                processed.setdefault("stacklevel", 2)
+                self.logger.log(level, msg, *args, **processed)
+            else:
+                self._emit(level, msg, args, processed)
+
+    def _emit(self, level: int, msg: Any, args: Any, kwargs: Mapping[str, Any]) -> None:
+        """Make and handle the record directly: ``Logger._log`` without ``findCaller``.
+
+        ``findCaller`` normalises the file name of every frame it walks; here the caller is the
+        first frame outside this module (``stacklevel`` counts further out from it), which costs
+        a frame step or two. The record is the one ``Logger.log`` would make.
+        """
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename == _HERE:
+            frame = frame.f_back
+        for _ in range(int(kwargs.get("stacklevel", 1)) - 1):
+            if frame.f_back is None:
+                break
+            frame = frame.f_back
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif not isinstance(exc_info, tuple):
+                exc_info = sys.exc_info()
+        else:
+            exc_info = None
+        code = frame.f_code
+        logger = self.logger
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            code.co_filename,
+            frame.f_lineno,
+            msg,
+            args,
+            exc_info,
+            code.co_name,
+            kwargs.get("extra"),
+        )
+        logger.handle(record)
 
     # LoggerAdapter's helpers go through self.log, except these two on older Pythons.
     def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
