@@ -90,7 +90,10 @@ class TextFormatter(logging.Formatter):
         if second != self._second:
             self._second_text = time.strftime(self.default_time_format, self.converter(second))
             self._second = second
-        return self.default_msec_format % (self._second_text, record.msecs)
+        msec_format = self.default_msec_format
+        if msec_format is None:
+            return self._second_text
+        return msec_format % (self._second_text, record.msecs)
 
 
 def configure_logging(*, level: int = logging.INFO, fmt: str = "plain") -> None:
