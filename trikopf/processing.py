@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import attrs
 
+from trikopf._util.runlocal import RunLocal
 from trikopf.actions.execution import Defaults, execute_handler
 from trikopf.actions.invocation import (
     BodyKwargs,
@@ -73,20 +73,16 @@ _API_BACKOFF_FIRST = 1.0
 _API_BACKOFF_MAX = 60.0
 _TIME_SLACK = 0.001
 # When the caller gives no memo: one per event loop, so that handlers still share one.
-_LOOP_MEMO: anyio.lowlevel.RunVar[Memo] = anyio.lowlevel.RunVar("trikopf_memo")
+_LOOP_MEMO: RunLocal[Memo] = RunLocal("trikopf_memo", Memo)
 
 
 # The writes of all rounds in one event loop, bounded (see networking.max_concurrent_writes).
-_WRITES: anyio.lowlevel.RunVar[dict[int, _WriteSlot]] = anyio.lowlevel.RunVar("trikopf_writes")
+_WRITES: RunLocal[dict[int, _WriteSlot]] = RunLocal("trikopf_writes", dict)
 
 
 def _write_limiter(settings: OperatorSettings) -> _WriteSlot:
     limit = settings.networking.max_concurrent_writes
-    try:
-        limiters = _WRITES.get()
-    except LookupError:
-        limiters = {}
-        _WRITES.set(limiters)
+    limiters = _WRITES.get()
     limiter = limiters.get(limit)
     if limiter is None:
         limiter = limiters[limit] = _WriteSlot(anyio.CapacityLimiter(limit))
@@ -118,12 +114,7 @@ class _WriteSlot:
 def _shared_memo(memo: Any) -> Any:
     if memo is not None:
         return memo
-    try:
-        return _LOOP_MEMO.get()
-    except LookupError:
-        fresh = Memo()
-        _LOOP_MEMO.set(fresh)
-        return fresh
+    return _LOOP_MEMO.get()
 
 
 class ObjectState:

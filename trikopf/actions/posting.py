@@ -27,6 +27,7 @@ import anyio.abc
 import anyio.from_thread
 import attrs
 
+from trikopf._util.clock import current_time
 from trikopf.settings import OperatorSettings, PostingSettings
 
 __all__ = [
@@ -193,7 +194,7 @@ class EventPoster:
             self._reported_at = now
 
     def _take_token(self) -> bool:
-        now = anyio.current_time()
+        now = current_time()
         rate = self._posting.rate_limit
         if self._refilled is None:
             self._tokens = rate

@@ -8,37 +8,23 @@ The annotation ``<prefix>/progress`` holds compact JSON::
 so that an operator that restarts continues where the last one stopped: done handlers are not
 called again, delayed ones wait for their time, failed ones stay failed. Pure: no I/O.
 
-Time here is wall-clock seconds since the epoch. :func:`wall_now` derives it from the event
-loop's clock (anchored once per loop), so that retries run on virtual time in tests with a mock
-clock and stay immune to wall-clock jumps in production.
+Time here is wall-clock seconds since the epoch. :func:`wall_now` (from ``trikopf._util.clock``)
+derives it from the event loop's clock (anchored once per loop), so that retries run on virtual
+time in tests with a mock clock and stay immune to wall-clock jumps in production.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import attrs
 
+from trikopf._util.clock import wall_now
+
 __all__ = ["HandlerState", "Progress", "format_time", "parse_time", "wall_now"]
-
-_ANCHOR: anyio.lowlevel.RunVar[tuple[float, float]] = anyio.lowlevel.RunVar("trikopf_clock")
-
-
-def wall_now() -> float:
-    """Seconds since the epoch, advancing with the event loop's clock (see the module doc)."""
-    loop_now = anyio.current_time()
-    try:
-        wall0, loop0 = _ANCHOR.get()
-    except LookupError:
-        wall0, loop0 = time.time(), loop_now
-        _ANCHOR.set((wall0, loop0))
-    return wall0 + (loop_now - loop0)
 
 
 def format_time(ts: float) -> str:

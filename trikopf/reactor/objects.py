@@ -42,6 +42,7 @@ import attrs
 import sniffio
 import trio
 
+from trikopf._util.clock import current_time
 from trikopf._util.instruments import Instruments, current_instruments
 from trikopf._util.tasks import start_soon_lean
 from trikopf.structs import WatchEvent
@@ -336,7 +337,7 @@ class ResourceSupervisor(Generic[S]):
                 slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
             self._start_worker(slot)
         if self._instruments is not None and slot.arrived is None:
-            slot.arrived = anyio.current_time()
+            slot.arrived = current_time()
         self._pend(slot, event)
         if slot.raw is not None:
             slot.raw.append(event)
@@ -472,7 +473,7 @@ class ResourceSupervisor(Generic[S]):
         windows, idles = self._windows, self._idles
         try:
             while not self._stopping:
-                now = anyio.current_time()
+                now = current_time()
                 while windows and windows[0][0] <= now:
                     window = windows.popleft()[1].window
                     if window is not None:
@@ -503,7 +504,7 @@ class ResourceSupervisor(Generic[S]):
         if self._stopping:
             return  # the clock does not run any more
         window = slot.window = anyio.Event()
-        deadline = anyio.current_time() + self.batch_window
+        deadline = current_time() + self.batch_window
         self._windows.append((deadline, slot))
         self._schedule(deadline)
         try:
@@ -516,7 +517,7 @@ class ResourceSupervisor(Generic[S]):
 
         Returns the deadline of the wait (the worker tells a timeout from an early wake by it).
         """
-        deadline = anyio.current_time() + self.idle_timeout
+        deadline = current_time() + self.idle_timeout
         if self._stopping:
             return deadline  # the clock does not run any more
         slot.waits += 1
@@ -528,7 +529,7 @@ class ResourceSupervisor(Generic[S]):
     def _report_start(self, slot: _Slot) -> None:
         """Metrics: how long the round's first event waited (retry rounds are not counted)."""
         if self._instruments is not None and slot.arrived is not None:
-            self._instruments.round_started(anyio.current_time() - slot.arrived)
+            self._instruments.round_started(current_time() - slot.arrived)
             slot.arrived = None
 
     def _task_failed(self, slot: _Slot, scope: ObjectScope, exc: BaseException) -> None:
@@ -610,21 +611,21 @@ class ResourceSupervisor(Generic[S]):
             if slot.pending is None:
                 idle_until = math.inf
                 if retry_at is not None:
-                    await slot.wait_up_to(max(retry_at - anyio.current_time(), 0.0))
+                    await slot.wait_up_to(max(retry_at - current_time(), 0.0))
                 else:
                     idle_until = await self._wait_idle(slot)
                 if self._is_stopping():
                     continue
                 if not slot.has_pending():
                     if retry_at is not None:
-                        if anyio.current_time() < retry_at:
+                        if current_time() < retry_at:
                             continue  # woken by the scope, not by time: keep waiting
                         # The delay passed with no new event: a retry round on the last body.
                         retry_at = None
                         if slot.last is None:
                             continue
                         self._pend(slot, slot.last)
-                    elif scope.active and anyio.current_time() < idle_until:
+                    elif scope.active and current_time() < idle_until:
                         continue  # woken early, with nothing to do: keep waiting
                     else:
                         # Idle (its scope's tasks, if any, run on without it). No await since
@@ -668,7 +669,7 @@ class ResourceSupervisor(Generic[S]):
                 if waiting:
                     self._started()
             self._rounds += 1
-            retry_at = None if delay is None else anyio.current_time() + max(delay, 0.0)
+            retry_at = None if delay is None else current_time() + max(delay, 0.0)
 
             if event.type == "DELETED":
                 # The object is gone: its tree ends, its memory is dropped.

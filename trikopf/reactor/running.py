@@ -31,6 +31,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from trikopf._util.clock import current_time
 from trikopf._util.instruments import set_instruments
 from trikopf._util.memory import serve_memory_release
 from trikopf.actions.posting import EventPoster, set_current_poster
@@ -138,7 +139,7 @@ class _Reactor:
         for watch_scope, supervisor in self._live.values():
             watch_scope.cancel()
             supervisor.stop()
-        self.drain_scope.deadline = min(self.drain_scope.deadline, anyio.current_time() + grace)
+        self.drain_scope.deadline = min(self.drain_scope.deadline, current_time() + grace)
 
     def object_counts(self) -> tuple[int, int]:
         """How many objects the live watches know, and how many hold a worker task now."""
