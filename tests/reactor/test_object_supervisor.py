@@ -516,3 +516,39 @@ async def test_a_stopping_supervisor_is_never_congested() -> None:
         supervisor.stop()
         assert not supervisor.congested()
     assert recorder.rounds == []
+
+
+async def test_a_parked_tree_that_crashes_reruns_an_equal_copy_of_its_last_event() -> None:
+    seen: list[WatchEvent] = []
+    rerun = anyio.Event()
+
+    async def crashing() -> None:
+        await anyio.sleep(5.0)  # the worker parks first (idle_timeout below)
+        raise RuntimeError("a bug in a daemon")
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        seen.append(ev)
+        if len(seen) == 1:
+            scope.start_soon(crashing)
+        else:
+            rerun.set()
+
+    first = WatchEvent(
+        type="ADDED",
+        object={
+            "metadata": {"uid": "a", "name": "a", "resourceVersion": "7"},
+            "spec": {"items": [1, 2.5, "three", None, {"nested": True}]},
+        },
+        listed=True,
+    )
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        supervisor.dispatch(first)
+        await anyio.sleep(2.0)
+        assert supervisor.statistics().parked == 1
+        with anyio.fail_after(100):
+            await rerun.wait()
+        supervisor.stop()
+    again = seen[1]
+    assert (again.type, again.listed, again.object) == (first.type, first.listed, first.object)
+    assert supervisor.statistics().restarts == 1

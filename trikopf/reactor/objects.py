@@ -45,6 +45,7 @@ import trio
 from trikopf._util.clock import current_time
 from trikopf._util.instruments import Instruments, current_instruments
 from trikopf._util.tasks import start_soon_lean
+from trikopf.client import jsonlib
 from trikopf.structs import WatchEvent
 
 __all__ = [
@@ -235,6 +236,9 @@ class _Slot:
     uid: str
     pending: WatchEvent | None = None
     last: WatchEvent | None = None
+    # While parked (no worker, daemons/timers running): the last event as compact JSON instead
+    # of its parsed body, parsed again only if the tree restarts: (type, listed, bytes).
+    kept: tuple[str, bool, bytes] | None = None
     raw: list[WatchEvent] | None = None
     # Exists only while the worker waits: a busy or fresh object allocates no event.
     waiter: anyio.Event | None = None
@@ -397,6 +401,19 @@ class ResourceSupervisor(Generic[S]):
         self._slots.pop(slot.uid, None)
         if slot.scope is not None and slot.scope.active and not self._stopping:
             self._parked[slot.uid] = slot
+            last = slot.last
+            if last is not None:
+                slot.kept = (last.type, last.listed, jsonlib.dumps(last.object))
+                slot.last = None
+
+    @staticmethod
+    def _last(slot: _Slot) -> WatchEvent | None:
+        """The object's last event (parsed again from its compact JSON if the slot was parked)."""
+        kept = slot.kept
+        if slot.last is None and kept is not None:
+            slot.last = WatchEvent(type=kept[0], object=jsonlib.loads(kept[2]), listed=kept[1])
+        slot.kept = None
+        return slot.last
 
     def _scope_done(self, slot: _Slot) -> None:
         """The last task of the object's scope ended: wake its worker, or forget the scope."""
@@ -415,7 +432,7 @@ class ResourceSupervisor(Generic[S]):
         present = set(present)
         for uid in [uid for uid in self._states if uid not in present]:
             slot = self._slots.get(uid) or self._parked.get(uid)
-            body = None if slot is None else (slot.pending or slot.last)
+            body = None if slot is None else (slot.pending or self._last(slot))
             if body is not None:
                 self.dispatch(WatchEvent(type="DELETED", object=body.object))
             elif slot is None:
@@ -547,14 +564,14 @@ class ResourceSupervisor(Generic[S]):
         if self._parked.get(slot.uid) is slot:
             # No worker: start one, for a round on the last body.
             del self._parked[slot.uid]
-            self._pend(slot, slot.last)
+            self._pend(slot, self._last(slot))
             self._start_worker(slot)
             return
         if self._slots.get(slot.uid) is not slot:
             return
         # The next round sees the object again and starts what it needs anew.
         if slot.pending is None:
-            self._pend(slot, slot.last)
+            self._pend(slot, self._last(slot))
         slot.wakeup_soon()
 
     async def _serve_object(self, slot: _Slot) -> None:
@@ -589,7 +606,7 @@ class ResourceSupervisor(Generic[S]):
                 self._drop(slot)
                 return
             if slot.pending is None:
-                self._pend(slot, slot.last)
+                self._pend(slot, self._last(slot))
 
     async def _run_raw(self, slot: _Slot) -> None:
         # Every raw event, in order, one object at a time (on.event handlers; errors are theirs).
@@ -622,9 +639,10 @@ class ResourceSupervisor(Generic[S]):
                             continue  # woken by the scope, not by time: keep waiting
                         # The delay passed with no new event: a retry round on the last body.
                         retry_at = None
-                        if slot.last is None:
+                        last = self._last(slot)
+                        if last is None:
                             continue
-                        self._pend(slot, slot.last)
+                        self._pend(slot, last)
                     elif scope.active and current_time() < idle_until:
                         continue  # woken early, with nothing to do: keep waiting
                     else:
@@ -647,6 +665,7 @@ class ResourceSupervisor(Generic[S]):
             assert event is not None
             slot.pending = None
             slot.last = event  # also what a restarted tree re-runs if this round crashes
+            slot.kept = None
             # The event counts as waiting (backpressure) until its round has a worker slot.
             waiting = True
             try:
