@@ -14,7 +14,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import anyio
@@ -294,18 +294,21 @@ class BodyKwargs(MutableMapping[str, Any]):
         return len(_BODY_NAMES) + len(self._values)
 
 
-async def invoke(
+def invoke(
     fn: Callable[..., Any],
     kwargs: Mapping[str, Any],
     *,
     thread_limit: int,
-) -> Any:
-    """Call ``fn`` with the kwargs it accepts and return its result.
+) -> Coroutine[Any, Any, Any]:
+    """Call ``fn`` with the kwargs it accepts; await the result to run it and get its result.
 
-    Async functions run in the calling task. Sync functions run in a worker thread, at most
+    Async functions run in the awaiting task. Sync functions run in a worker thread, at most
     ``thread_limit`` at a time per event loop; when the caller is cancelled (a timeout, the
     operator stopping) the call returns at once and the thread is left to finish on its own,
     its result ignored (threads cannot be interrupted).
+
+    Not a coroutine function itself: it picks the kwargs now and returns the call's coroutine,
+    so that a handler that waits for a long time (a daemon) has one frame less above it.
     """
     sig = signature_of(fn)
     if sig.takes_all:
@@ -313,9 +316,12 @@ async def invoke(
     else:
         # Only the named values are read: a lazy mapping (BodyKwargs) makes no others.
         call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
-    # trikopf.adopt() & co. take the running handler's object as the default owner.
-    owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
-    return await invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+    # trikopf.adopt() & co. take the running handler's object as the default owner: the
+    # handler's own ``body`` if it takes one (no second view of a live body).
+    owner = call_kwargs.get("body")
+    if owner is None:
+        owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    return invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
 
 
 async def invoke_prepared(
@@ -335,9 +341,13 @@ async def invoke_prepared(
     token = current_owner.set(owner) if owner is not None else None
     try:
         if sig.is_async and sig.spec_class is None:
-            # The common case in place, without one more coroutine per call.
+            # The common case in place, without one more coroutine per call; the dict is
+            # dropped once the call is made (the function has its own arguments), so that a
+            # handler that waits long does not keep a second copy of them alive.
             try:
-                return await fn(**call_kwargs)
+                call = fn(**call_kwargs)
+                del call_kwargs
+                return await call
             except (RuntimeError, TypeError) as exc:
                 _raise_if_asyncio_under_trio(fn, exc)
                 raise
