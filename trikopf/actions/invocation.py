@@ -9,6 +9,7 @@ parameter annotated with an attrs class receives the spec structured into that c
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
 import inspect
@@ -30,10 +31,13 @@ from trikopf.structs import SpecError, structure_spec
 __all__ = [
     "BodyKwargs",
     "HandlerSignature",
+    "begin_call",
     "build_kwargs",
+    "end_call",
     "invoke",
     "invoke_event_handler",
     "invoke_prepared",
+    "raise_if_asyncio_under_trio",
     "signature_of",
     "thread_limiter",
 ]
@@ -322,6 +326,49 @@ def invoke(
     if owner is None:
         owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
     return invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+
+
+def begin_call(
+    fn: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    thread_limit: int,
+) -> tuple[Coroutine[Any, Any, Any], contextvars.Token[Any] | None]:
+    """:func:`invoke` in two halves, for a caller that awaits the call in its own frame.
+
+    Returns the call's coroutine (not yet run) and the token of the owner it set; the caller
+    awaits the coroutine in the same task, passes any ``RuntimeError``/``TypeError`` of it to
+    :func:`raise_if_asyncio_under_trio`, and then, in a ``finally``, hands the token to
+    :func:`end_call`. An async handler is then called with no frame of ours between the
+    caller and the handler (a daemon waits in it for its whole life).
+    """
+    sig = signature_of(fn)
+    if not sig.is_async or sig.spec_class is not None:
+        return invoke(fn, kwargs, thread_limit=thread_limit), None
+    if sig.takes_all:
+        call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
+    else:
+        call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
+    owner = call_kwargs.get("body")
+    if owner is None:
+        owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    token = current_owner.set(owner) if owner is not None else None
+    try:
+        return fn(**call_kwargs), token
+    except BaseException:
+        end_call(token)
+        raise
+
+
+def end_call(token: contextvars.Token[Any] | None) -> None:
+    """Undo what :func:`begin_call` set (call it once the call has ended, in the same task)."""
+    if token is not None:
+        current_owner.reset(token)
+
+
+def raise_if_asyncio_under_trio(fn: Callable[..., Any], exc: BaseException) -> None:
+    """Turn ``exc`` into a clear :class:`PermanentError` if it is asyncio failing under Trio."""
+    _raise_if_asyncio_under_trio(fn, exc)
 
 
 async def invoke_prepared(
