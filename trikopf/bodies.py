@@ -169,6 +169,8 @@ class Patch(dict[str, Any]):
     resource has one.
     """
 
+    __slots__ = ()
+
     @property
     def spec(self) -> dict[str, Any]:
         return self.setdefault("spec", {})  # type: ignore[no-any-return]
