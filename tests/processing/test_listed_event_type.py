@@ -10,6 +10,8 @@ import pytest
 import trikopf
 from tests.kopfexample import NAMESPACE
 from trikopf.client import load_kubeconfig
+from trikopf.processing import handle_raw_event
+from trikopf.structs import WatchEvent
 from trikopf.testing.runner import open_operator
 
 if TYPE_CHECKING:
@@ -62,3 +64,22 @@ async def test_listed_objects_have_no_type_and_streamed_ones_have_theirs(
     assert ("later", "ADDED", "ADDED") in seen
     assert ("later:named", "ADDED", "ADDED") in seen
     assert all(t is not None for name, t, _ in seen if name.startswith("later"))
+
+
+async def test_handle_raw_event_gives_no_type_for_a_listed_object(harness: Harness) -> None:
+    seen: list[tuple[Any, Any]] = []
+
+    @trikopf.on.event("kopfexamples", registry=harness.registry)
+    async def direct(event: dict[str, Any], type: Any, **_: Any) -> None:
+        seen.append((type, event["type"]))
+
+    body = await harness.create()
+    for listed in (True, False):
+        await handle_raw_event(
+            registry=harness.registry,
+            settings=harness.settings,
+            resource=harness.resource,
+            event=WatchEvent(type="ADDED", object=body, listed=listed),
+            client=harness.client,
+        )
+    assert seen == [(None, None), ("ADDED", "ADDED")]
