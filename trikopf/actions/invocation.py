@@ -428,7 +428,7 @@ async def _call(
 async def invoke_event_handler(
     fn: Callable[..., Any],
     raw: Mapping[str, Any],
-    kind: str,
+    kind: str | None,
     patch: Any,
     logger: Any,
     memo: Any,
