@@ -1,6 +1,7 @@
 """CPU per raw watch event through trikopf's whole in-process path, without the operator around it.
 
     python benchmarks/bench_raw_path.py [-n 50000] [--repeat 3] [--backend trio|asyncio] [--profile]
+                                        [--gc] [--steps] [--read-size BYTES]
 
 A stream server (``streamserver.py``, its own process) pre-generates N events of ~1.5 KB.
 This process runs what ``python -m trikopf`` runs for a resource with only ``on.event``
@@ -9,7 +10,10 @@ handlers: :func:`trikopf.reactor.watching.serve_watch` with a real :class:`ApiCl
 one ``async def count(**_)`` handler. The clock is ``time.process_time()`` of this process
 (the server's CPU is not in it), from the release of the stream to the N-th handler call, so
 the figure hardly depends on the machine's load. ``--profile`` prints cProfile's top
-functions for one run (slower; for where, not how much). Asserts nothing.
+functions for one run (slower; for where, not how much). ``--gc`` reports the collector's
+pauses; ``--steps`` (Trio) the longest run steps of each task in CPU time (``thread_time``, so
+other processes do not lengthen them): a step is as long as the event loop stalls for every
+other task, the operator's own share of the latency tail. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -72,12 +76,38 @@ class GcStats:
         )
 
 
+class StepStats:
+    """Per task name: run steps, those over 1 ms of CPU, and the longest (a Trio instrument)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, list[float]] = {}  # name → [steps, over 1 ms, longest]
+        self._started = time.thread_time()
+
+    def before_task_step(self, task: Any) -> None:
+        self._started = time.thread_time()
+
+    def after_task_step(self, task: Any) -> None:
+        took = time.thread_time() - self._started
+        entry = self.steps.setdefault(task.name.rsplit(".", 1)[-1], [0, 0, 0.0])
+        entry[0] += 1
+        entry[1] += took > 0.001
+        entry[2] = max(entry[2], took)
+
+    def report(self) -> str:
+        return "; ".join(
+            f"{name}: {steps:.0f} steps, {long:.0f} over 1 ms, longest {longest * 1e3:.2f} ms"
+            for name, (steps, long, longest) in sorted(self.steps.items())
+            if steps > 1
+        )
+
+
 def run_once(
     n: int,
     backend: str,
     profile: Any = None,
     gc_stats: GcStats | None = None,
     read_size: int | None = None,
+    step_stats: StepStats | None = None,
 ) -> float:
     import anyio
     import attrs
@@ -136,6 +166,10 @@ def run_once(
                     tune_garbage_collector()
                     if gc_stats is not None:
                         gc.callbacks.append(gc_stats.callback)
+                    if step_stats is not None:
+                        import trio
+
+                        trio.lowlevel.add_instrument(step_stats)
                     if profile is not None:
                         profile.enable()
                     state["start"] = time.process_time()
@@ -146,6 +180,8 @@ def run_once(
                         profile.disable()
                     if gc_stats is not None:
                         gc.callbacks.remove(gc_stats.callback)
+                    if step_stats is not None:
+                        trio.lowlevel.remove_instrument(step_stats)
                     tg.cancel_scope.cancel()
 
         anyio.run(main, backend=backend)
@@ -161,7 +197,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gc", action="store_true", help="report the collector's pauses")
     parser.add_argument("--read-size", type=int, default=None, help="bytes per receive")
+    parser.add_argument("--steps", action="store_true", help="the longest run steps (Trio)")
     args = parser.parse_args()
+    if args.steps and args.backend != "trio":
+        parser.error("--steps needs --backend trio")
     if args.profile:
         prof = cProfile.Profile()
         run_once(args.n, args.backend, prof, read_size=args.read_size)
@@ -170,10 +209,17 @@ def main() -> None:
     runs = []
     for _ in range(args.repeat):
         stats = GcStats() if args.gc else None
-        runs.append(run_once(args.n, args.backend, gc_stats=stats, read_size=args.read_size))
+        steps = StepStats() if args.steps else None
+        runs.append(
+            run_once(
+                args.n, args.backend, gc_stats=stats, read_size=args.read_size, step_stats=steps
+            )
+        )
         print(f"{runs[-1]:.2f} µs CPU/event", flush=True)
         if stats is not None:
             print(f"  collector: {stats.report()}", flush=True)
+        if steps is not None:
+            print(f"  steps: {steps.report()}", flush=True)
     print(
         f"best {min(runs):.2f}, median {statistics.median(runs):.2f} µs CPU/event "
         f"(N={args.n}, {args.backend}, {threading.active_count()} threads)"

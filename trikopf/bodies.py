@@ -61,21 +61,31 @@ class _View(Mapping[str, Any]):
 class Spec(_View):
     """The object's ``spec`` (empty if it has none)."""
 
+    __slots__ = ()
+
 
 class Status(_View):
     """The object's ``status`` (empty if it has none)."""
+
+    __slots__ = ()
 
 
 class Labels(_View):
     """The object's ``metadata.labels``."""
 
+    __slots__ = ()
+
 
 class Annotations(_View):
     """The object's ``metadata.annotations``."""
 
+    __slots__ = ()
+
 
 class Meta(_View):
     """The object's ``metadata``, with shortcuts for the fields handlers use most."""
+
+    __slots__ = ()
 
     @property
     def labels(self) -> Labels:
@@ -112,6 +122,8 @@ class Meta(_View):
 
 class Body(_View):
     """The whole object, read-only, with ``.spec``, ``.meta``/``.metadata`` and ``.status``."""
+
+    __slots__ = ()
 
     @property
     def metadata(self) -> Meta:
@@ -156,6 +168,8 @@ class Patch(dict[str, Any]):
     "b"``; assigning ``None`` removes a key. Status goes to the status subresource when the
     resource has one.
     """
+
+    __slots__ = ()
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -709,7 +709,9 @@ async def handle_raw_event(
     body = Body(raw)
     patch = Patch()
     memo = _shared_memo(memo)
-    raw_event = {"type": event.type, "object": raw}
+    # As in Kopf: objects found by a listing (the first one, or a relist) come with no type.
+    kind = None if event.listed else event.type
+    raw_event = {"type": kind, "object": raw}
     for handler in handlers:
         kwargs = build_kwargs(
             body=body,
@@ -719,7 +721,7 @@ async def handle_raw_event(
             resource=resource,
             param=handler.param,
             event=raw_event,
-            type=event.type,
+            type=kind,
         )
         try:
             if not handler.passes_filters(raw, kwargs):
@@ -790,11 +792,13 @@ def prepare_raw_handler(
         raw = event.object
         olog = ObjectLogger(raw, poster=post_to, level=level)
         patch = Patch()
+        # As in Kopf: objects found by a listing (the first one, or a relist) come with no type.
+        shown = None if event.listed else kind
         if direct:
             for handler, _, _ in plans:
                 try:
                     await invoke_event_handler(
-                        handler.fn, raw, kind, patch, olog, shared, resource, handler.param
+                        handler.fn, raw, shown, patch, olog, shared, resource, handler.param
                     )
                 except Exception:
                     olog.exception("Event handler %r failed; ignored.", handler.id)
@@ -817,8 +821,8 @@ def prepare_raw_handler(
                 "retry": 0,
                 "started": None,
                 "runtime": _NO_TIME,
-                "event": {"type": kind, "object": raw},
-                "type": kind,
+                "event": {"type": shown, "object": raw},
+                "type": shown,
             },
         )
         for handler, sig, filtered in plans:

@@ -36,7 +36,7 @@ def object_count(memo: trikopf.Memo, **_: Any) -> int:
 
 
 @trikopf.on.event("kopfexamples")
-def remember(memo: trikopf.Memo, name: str, type: str, **_: Any) -> None:
+def remember(memo: trikopf.Memo, name: str, type: str | None, **_: Any) -> None:
     seen = memo.setdefault("seen", set())
     if type == "DELETED":
         seen.discard(name)

@@ -11,7 +11,13 @@ import pytest
 import trio
 import trio.testing
 
-from trikopf._util.memory import BurstWatch, release_memory, serve_memory_release
+from trikopf._util.memory import (
+    BurstWatch,
+    note_work,
+    release_memory,
+    serve_memory_release,
+    work_seen,
+)
 from trikopf.settings import BackgroundSettings
 
 
@@ -83,3 +89,43 @@ async def test_memory_is_released_once_per_burst_after_it_ends() -> None:
     # Looks at 2, 4, 6, ...: the burst peaks at 420,000, falls to 150,000 at the 8th second,
     # and has settled (149,000) at the 10th: one release, then none for the small changes.
     assert releases == [10.0]
+
+
+async def test_memory_is_not_released_while_work_goes_on() -> None:
+    # A burst that has ended by the block count, but the watch still reads events: the
+    # release waits for the first interval in which no work was noted.
+    counts = iter([400_000, 150_000, 150_000, 150_000, 150_000, 150_000])
+    busy_until = 8.0  # work is noted at every half second past the second before this
+    current = [100_000]
+    work = [0]
+    releases: list[float] = []
+
+    def release() -> None:
+        releases.append(anyio.current_time())
+
+    with anyio.move_on_after(2 * 6 + 1):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: serve_memory_release(
+                    interval=2.0, release=release, blocks=lambda: current[0], work=lambda: work[0]
+                )
+            )
+            await anyio.sleep(0.25)  # no change at the very times of the looks (2, 4, ...)
+            for count in counts:
+                for _ in range(2):
+                    await anyio.sleep(0.5)
+                    if anyio.current_time() < busy_until:
+                        work[0] += 1
+                    await anyio.sleep(0.5)
+                current[0] = count
+    # The block count says "ended" from the look at 8 s on (peak 400,000 seen at 4 s, 150,000
+    # at 6 s and 8 s), but work was noted up to 7.75 s: the look at 10 s is the first after a
+    # quiet interval.
+    assert releases == [10.0]
+
+
+def test_note_work_counts() -> None:
+    before = work_seen()
+    note_work()
+    note_work()
+    assert work_seen() == before + 2

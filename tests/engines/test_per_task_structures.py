@@ -79,3 +79,44 @@ async def test_a_lean_task_that_fails_fails_its_task_group() -> None:
         async with anyio.create_task_group() as tg:
             start_soon_lean(tg, task, "lean failure")
             await anyio.sleep_forever()
+
+
+async def test_an_object_scope_cancels_every_task_it_runs_and_counts_their_ends() -> None:
+    ended: list[str] = []
+    release = anyio.Event()
+
+    async def short() -> None:
+        await release.wait()
+        ended.append("short")
+
+    async def long(label: str) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.append(label)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope.start_soon(short)  # the first task, which ends before the others
+            scope.start_soon(long, "second")
+            scope.start_soon(long, "third")
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 3
+            release.set()
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 2
+            scope.start_soon(long, "fourth")  # started after the first one has ended
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 3
+            scope.cancel_tasks()
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 0
+            scope.start_soon(long, "fifth")  # a restart of the tree: new tasks may start
+            await anyio.wait_all_tasks_blocked()
+            assert scope.active == 1
+            scope.cancel()
+    assert ended[0] == "short"
+    assert sorted(ended[1:4]) == ["fourth", "second", "third"]
+    assert ended[4:] == ["fifth"]
+    assert scope.active == 0

@@ -10,11 +10,12 @@ import logging
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import trio
 import trio.testing
 
-from trikopf.reactor.raw import RawDispatcher
+from trikopf.reactor.raw import STEP_EVENTS, RawDispatcher
 from trikopf.structs import WatchEvent
 
 
@@ -245,3 +246,34 @@ async def test_stopping_releases_a_watcher_waiting_for_a_congested_pool() -> Non
             await pool.wait_uncongested()
         assert not pool.congested()
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("objects", [1, 300], ids=["one-object", "many-objects"])
+async def test_handlers_that_never_wait_still_let_other_tasks_run(objects: int) -> None:
+    # 300 queued events whose handler returns without a checkpoint: the workers must not
+    # handle them all in one step of the event loop (that would stall the watcher for long).
+    handler = Handler()
+    gaps: list[int] = []
+
+    async def watch_progress() -> None:
+        last = 0
+        while len(handler.calls) < 300:
+            await anyio.lowlevel.checkpoint()
+            gaps.append(len(handler.calls) - last)
+            last = len(handler.calls)
+
+    async with anyio.create_task_group() as tg:
+        pool = RawDispatcher(tg, handler)
+        for version in range(300):
+            pool.dispatch(event(f"o{version % objects}", version))
+        tg.start_soon(watch_progress)
+        await handler.wait_for_calls(300)
+        most = pool.statistics().workers
+        pool.stop()
+    assert len(handler.calls) == 300
+    assert most <= 2  # a pause between steps is not a waiting handler: no more helpers
+    # Between two steps of another task, each worker (the one and its helper) ran one step,
+    # or two when the other task ran first in one batch of the loop and last in the next.
+    assert max(gaps) <= 4 * STEP_EVENTS < 300
+    if objects == 1:
+        assert handler.versions("o0") == [str(v) for v in range(300)]

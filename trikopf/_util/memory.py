@@ -10,7 +10,14 @@ from collections.abc import Callable
 
 import anyio
 
-__all__ = ["BurstWatch", "release_memory", "serve_memory_release", "trim_heap"]
+__all__ = [
+    "BurstWatch",
+    "note_work",
+    "release_memory",
+    "serve_memory_release",
+    "trim_heap",
+    "work_seen",
+]
 
 # A drop of this many live Python blocks (some 2-6 MB) since the highest count seen is a burst.
 BURST_BLOCKS = 50_000
@@ -28,6 +35,23 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 
 
 _malloc_trim = _find_malloc_trim()
+
+_work = 0  # batches of work noted so far (watch reads); only ever grows
+
+
+def note_work() -> None:
+    """Note that the operator has work in hand now (a watch read one batch of events).
+
+    Synchronous and cheap (one integer add), for hot paths: :func:`serve_memory_release`
+    never releases memory in an interval in which work was noted.
+    """
+    global _work
+    _work += 1
+
+
+def work_seen() -> int:
+    """How many times :func:`note_work` was called in this process."""
+    return _work
 
 
 def trim_heap() -> bool:
@@ -79,18 +103,25 @@ async def serve_memory_release(
     interval: float,
     release: Callable[[], None] = release_memory,
     blocks: Callable[[], int] = sys.getallocatedblocks,
+    work: Callable[[], int] = work_seen,
 ) -> None:
     """Every ``interval`` seconds, look whether a burst has ended; if so, release memory once.
 
     CPython keeps the memory of a burst (thousands of events parsed and handled at once) long
     after the objects are gone: freed blocks stay in its arenas and in the C heap. Once the
     burst is over, a full collection (the tuned collector delays the older generations) and
-    ``malloc_trim`` give back what can be given back. Runs until cancelled, one sleep per
-    ``interval`` and nothing else while the operator is busy or idle; starts no task.
+    ``malloc_trim`` give back what can be given back. The release stalls the event loop (tens
+    of milliseconds on a large fleet), so it happens only after an interval in which ``work``
+    (by default, the watch reads noted with :func:`note_work`) did not move: never while events
+    flow. Runs until cancelled, one sleep per ``interval`` and nothing else while the operator
+    is busy or idle; starts no task.
     """
     watch = BurstWatch(blocks())
+    done = work()
     while True:
         await anyio.sleep(interval)
-        if watch.sample(blocks()):
+        ended = watch.sample(blocks())
+        done, before = work(), done
+        if ended and done == before:
             release()
             watch.released(blocks())

@@ -18,7 +18,13 @@ import anyio
 import attrs
 
 from trikopf._util.instruments import current_instruments
-from trikopf.actions.invocation import invoke
+from trikopf.actions.invocation import (
+    begin_call,
+    end_call,
+    invoke,
+    raise_if_asyncio_under_trio,
+    signature_of,
+)
 from trikopf.errors import (
     ErrorsMode,
     HandlerResultError,
@@ -216,7 +222,17 @@ async def _execute_handler(
                     state, logger, err, f"Handler {hid!r} has timed out after {timeout:g}s."
                 )
         else:
-            result = await invoke(handler.fn, kwargs, thread_limit=defaults.thread_limit)
+            # Awaited here, not in invoke(): an async handler (a daemon waiting for its whole
+            # life) runs with no frame of ours between this one and its own.
+            call, token = begin_call(handler.fn, kwargs, thread_limit=defaults.thread_limit)
+            try:
+                result = await call
+            except (RuntimeError, TypeError) as exc:
+                if signature_of(handler.fn).is_async:  # a sync one's errors are its own
+                    raise_if_asyncio_under_trio(handler.fn, exc)
+                raise
+            finally:
+                end_call(token)
         result = check_result(hid, result)
     except TemporaryError as exc:
         delay = exc.delay if exc.delay is not None else backoff

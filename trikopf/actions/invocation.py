@@ -9,12 +9,13 @@ parameter annotated with an attrs class receives the spec structured into that c
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import anyio
@@ -30,10 +31,13 @@ from trikopf.structs import SpecError, structure_spec
 __all__ = [
     "BodyKwargs",
     "HandlerSignature",
+    "begin_call",
     "build_kwargs",
+    "end_call",
     "invoke",
     "invoke_event_handler",
     "invoke_prepared",
+    "raise_if_asyncio_under_trio",
     "signature_of",
     "thread_limiter",
 ]
@@ -294,18 +298,21 @@ class BodyKwargs(MutableMapping[str, Any]):
         return len(_BODY_NAMES) + len(self._values)
 
 
-async def invoke(
+def invoke(
     fn: Callable[..., Any],
     kwargs: Mapping[str, Any],
     *,
     thread_limit: int,
-) -> Any:
-    """Call ``fn`` with the kwargs it accepts and return its result.
+) -> Coroutine[Any, Any, Any]:
+    """Call ``fn`` with the kwargs it accepts; await the result to run it and get its result.
 
-    Async functions run in the calling task. Sync functions run in a worker thread, at most
+    Async functions run in the awaiting task. Sync functions run in a worker thread, at most
     ``thread_limit`` at a time per event loop; when the caller is cancelled (a timeout, the
     operator stopping) the call returns at once and the thread is left to finish on its own,
     its result ignored (threads cannot be interrupted).
+
+    Not a coroutine function itself: it picks the kwargs now and returns the call's coroutine,
+    so that a handler that waits for a long time (a daemon) has one frame less above it.
     """
     sig = signature_of(fn)
     if sig.takes_all:
@@ -313,9 +320,55 @@ async def invoke(
     else:
         # Only the named values are read: a lazy mapping (BodyKwargs) makes no others.
         call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
-    # trikopf.adopt() & co. take the running handler's object as the default owner.
-    owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
-    return await invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+    # trikopf.adopt() & co. take the running handler's object as the default owner: the
+    # handler's own ``body`` if it takes one (no second view of a live body).
+    owner = call_kwargs.get("body")
+    if owner is None:
+        owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    return invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+
+
+def begin_call(
+    fn: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    thread_limit: int,
+) -> tuple[Coroutine[Any, Any, Any], contextvars.Token[Any] | None]:
+    """:func:`invoke` in two halves, for a caller that awaits the call in its own frame.
+
+    Returns the call's coroutine (not yet run) and the token of the owner it set; the caller
+    awaits the coroutine in the same task, passes any ``RuntimeError``/``TypeError`` of it to
+    :func:`raise_if_asyncio_under_trio`, and then, in a ``finally``, hands the token to
+    :func:`end_call`. An async handler is then called with no frame of ours between the
+    caller and the handler (a daemon waits in it for its whole life).
+    """
+    sig = signature_of(fn)
+    if not sig.is_async or sig.spec_class is not None:
+        return invoke(fn, kwargs, thread_limit=thread_limit), None
+    if sig.takes_all:
+        call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
+    else:
+        call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
+    owner = call_kwargs.get("body")
+    if owner is None:
+        owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    token = current_owner.set(owner) if owner is not None else None
+    try:
+        return fn(**call_kwargs), token
+    except BaseException:
+        end_call(token)
+        raise
+
+
+def end_call(token: contextvars.Token[Any] | None) -> None:
+    """Undo what :func:`begin_call` set (call it once the call has ended, in the same task)."""
+    if token is not None:
+        current_owner.reset(token)
+
+
+def raise_if_asyncio_under_trio(fn: Callable[..., Any], exc: BaseException) -> None:
+    """Turn ``exc`` into a clear :class:`PermanentError` if it is asyncio failing under Trio."""
+    _raise_if_asyncio_under_trio(fn, exc)
 
 
 async def invoke_prepared(
@@ -335,9 +388,13 @@ async def invoke_prepared(
     token = current_owner.set(owner) if owner is not None else None
     try:
         if sig.is_async and sig.spec_class is None:
-            # The common case in place, without one more coroutine per call.
+            # The common case in place, without one more coroutine per call; the dict is
+            # dropped once the call is made (the function has its own arguments), so that a
+            # handler that waits long does not keep a second copy of them alive.
             try:
-                return await fn(**call_kwargs)
+                call = fn(**call_kwargs)
+                del call_kwargs
+                return await call
             except (RuntimeError, TypeError) as exc:
                 _raise_if_asyncio_under_trio(fn, exc)
                 raise
@@ -371,7 +428,7 @@ async def _call(
 async def invoke_event_handler(
     fn: Callable[..., Any],
     raw: Mapping[str, Any],
-    kind: str,
+    kind: str | None,
     patch: Any,
     logger: Any,
     memo: Any,

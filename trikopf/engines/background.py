@@ -89,6 +89,8 @@ class DaemonPatch(Patch):
     patch is empty again afterwards. Failures to send are logged, never raised.
     """
 
+    __slots__ = ("_sender",)  # no instance dict: a daemon holds its patch for its whole life
+
     def __init__(self, sender: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         super().__init__()
         self._sender = sender

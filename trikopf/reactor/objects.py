@@ -122,7 +122,10 @@ class ObjectScope:
     _on_task_done: Callable[[], None]
     _on_bug: Callable[[ObjectScope, BaseException], None]
     active: int = 0
-    _cancel_scopes: set[anyio.CancelScope] = attrs.field(factory=set)
+    # The cancel scopes of the running tasks: the first in a field, more in a set made only
+    # then (most objects run one task: a daemon holds no set of its own).
+    _cancel_scope: anyio.CancelScope | None = None
+    _more_cancel_scopes: set[anyio.CancelScope] | None = None
     _cancelled: bool = False
     _stopping: anyio.Event | None = None
 
@@ -156,7 +159,12 @@ class ObjectScope:
         entered = cancel_scope is None
         if cancel_scope is None:
             cancel_scope = anyio.CancelScope()
-        self._cancel_scopes.add(cancel_scope)
+        if self._cancel_scope is None:
+            self._cancel_scope = cancel_scope
+        elif self._more_cancel_scopes is None:
+            self._more_cancel_scopes = {cancel_scope}
+        else:
+            self._more_cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
         spawner = self._task_group
         name = name or getattr(fn, "__name__", None)
@@ -183,15 +191,23 @@ class ObjectScope:
         except Exception as exc:
             self._on_bug(self, exc)
         finally:
-            self._cancel_scopes.discard(cancel_scope)
+            if self._cancel_scope is cancel_scope:
+                self._cancel_scope = None
+            elif self._more_cancel_scopes is not None:
+                self._more_cancel_scopes.discard(cancel_scope)
+                if not self._more_cancel_scopes:
+                    self._more_cancel_scopes = None
             self.active -= 1
             if not self.active:
                 self._on_task_done()  # the worker may go idle now
 
     def cancel_tasks(self) -> None:
         """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
-        for cancel_scope in self._cancel_scopes:
-            cancel_scope.cancel()
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+        if self._more_cancel_scopes is not None:
+            for cancel_scope in list(self._more_cancel_scopes):
+                cancel_scope.cancel()
 
     def cancel(self) -> None:
         """Cancel every task of this object for good (the object is gone)."""

@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 
 from trikopf._util.instruments import current_instruments
+from trikopf._util.memory import note_work
 from trikopf.client import ApiClient
 from trikopf.client.errors import (
     ApiConnectionError,
@@ -107,6 +108,7 @@ async def _relist(
             resource, namespace=namespace, limit=settings.list_page_size, continue_=continue_
         )
         resource_version = page.resource_version
+        note_work()
         for item in page.items:
             # Items of a list carry no kind/apiVersion; the handlers and Events need them.
             item.setdefault("kind", resource.kind)
@@ -182,6 +184,7 @@ async def serve_watch(
                     if not isinstance(stream, WatchStream):
                         # Any other async iterator of events: one at a time.
                         async for event in stream:
+                            note_work()
                             received += 1
                             if count_event is not None:
                                 count_event()
@@ -191,6 +194,7 @@ async def serve_watch(
                     else:
                         try:
                             while await events.receive_more():
+                                note_work()  # no memory release while events flow
                                 for event in events.received():
                                     received += 1
                                     if count_event is not None:
