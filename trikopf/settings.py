@@ -103,19 +103,19 @@ class ProcessingSettings:
       object and process only the newest body (coalescing of bursts; seconds, 0 disables).
     - ``grace_period``: on stop, running rounds get this long to finish before they are
       cancelled (seconds).
-    - ``backlog_limit``: backpressure. While this many objects of one watch have an event
-      waiting for its round (in the batch window or for a ``worker_limit`` slot), the watcher
-      stops reading from its stream; it reads on once half of them have started their rounds
-      (``None``: no limit). Events queue in the API server meanwhile, not in the operator's
-      memory.
+    - ``backlog_limit``: backpressure. While this many events of one watch are held by the
+      operator (waiting for their round in the batch window or for a ``worker_limit`` slot, or
+      in a round that has not ended: its handlers, its PATCH), the watcher stops reading from
+      its stream; it reads on once half of them are done (``None``: no limit). Events queue in
+      the API server meanwhile, not in the operator's memory.
     """
 
     worker_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     idle_timeout: float = attrs.field(default=5.0, validator=_positive)
     batch_window: float = attrs.field(default=0.1, validator=_non_negative)
     grace_period: float = attrs.field(default=10.0, validator=_non_negative)
-    # 1,000, not 10,000: a burst of creations then parses and holds fewer events at a time
-    # (about 6 KB less RSS per object with a daemon after a burst of 10k; docs/settings.md).
+    # 1,000, not 10,000, counted until each round ends: a burst of creations then parses and
+    # holds fewer events, requests and responses at a time (docs/settings.md).
     backlog_limit: int | None = attrs.field(default=1_000, validator=_positive_or_none)
 
     @property

@@ -474,7 +474,9 @@ async def test_a_deleted_object_without_a_worker_cancels_its_daemons() -> None:
         supervisor.stop()
 
 
-async def test_too_many_objects_waiting_for_a_round_is_congestion_until_half_have_started() -> None:
+async def test_too_many_events_waiting_for_or_in_a_round_is_congestion_until_half_are_done() -> (
+    None
+):
     recorder = Recorder(duration=10.0)
     limiter = anyio.CapacityLimiter(2)
     released: list[float] = []
@@ -500,8 +502,9 @@ async def test_too_many_objects_waiting_for_a_round_is_congestion_until_half_hav
         await recorder.wait_for_rounds(6)
         assert not supervisor.congested()
         supervisor.stop()
-    # After the window two rounds start (4 of 6 wait), at 11 s two more (2 wait: half of 4).
-    assert released == [pytest.approx(11.0)]
+    # After the window two rounds start (4 wait, 2 in flight); at 11 s they end and two more
+    # start (2 wait, 2 in flight: still 4 held); at 21 s two more end (2 held: half of 4).
+    assert released == [pytest.approx(21.0)]
     assert supervisor.statistics().waiting == 0
 
 

@@ -300,7 +300,8 @@ class ResourceSupervisor(Generic[S]):
     windows or idle timeouts run, and nothing else. :meth:`stop` makes it refuse new events and
     lets workers finish their current round and exit; cancelling ``task_group`` cancels
     everything at once. With ``backlog_limit`` it tells the watcher (:meth:`congested`,
-    :meth:`wait_uncongested`) to stop reading while that many events wait for their round.
+    :meth:`wait_uncongested`) to stop reading while that many events wait for their round or
+    are in a round that has not ended.
     """
 
     task_group: TaskSpawner | anyio.abc.TaskGroup
@@ -314,13 +315,13 @@ class ResourceSupervisor(Generic[S]):
     # Answers, when an event arrives for an object whose worker has nothing queued, whether it
     # needs no round at all (our own PATCH coming back); may update the state it is given.
     settles: Callable[[WatchEvent, S], bool] | None = None
-    # Backpressure: the watcher stops reading while this many objects wait for a round.
+    # Backpressure: the watcher stops reading while this many events wait for or are in a round.
     backlog_limit: int | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     # Objects without a worker whose scope still runs tasks (daemons, timers).
     _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
-    _waiting: int = attrs.field(default=0, init=False)  # objects whose next round is queued
+    _waiting: int = attrs.field(default=0, init=False)  # events queued or in a round
     _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
     _stopping: bool = attrs.field(default=False, init=False)
     _rounds: int = attrs.field(default=0, init=False)
@@ -371,8 +372,8 @@ class ResourceSupervisor(Generic[S]):
             self._waiting += 1
         slot.pending = event
 
-    def _started(self) -> None:
-        """A round got going (or its event was dropped): one object less waits for a round."""
+    def _released(self) -> None:
+        """A round ended (or its event was dropped): one event less held by the backlog."""
         self._waiting -= 1
         waiter = self._uncongested
         if waiter is not None and (self.backlog_limit or 0) >= self._waiting * 2:
@@ -383,7 +384,7 @@ class ResourceSupervisor(Generic[S]):
         """The worker exits for good (a stop, a deletion): its queued event goes with it."""
         if slot.pending is not None:
             slot.pending = None
-            self._started()
+            self._released()
         self._slots.pop(slot.uid, None)
 
     def _over(self, count: int) -> bool:
@@ -391,14 +392,14 @@ class ResourceSupervisor(Generic[S]):
         return limit is not None and count >= limit
 
     def congested(self) -> bool:
-        """Whether ``backlog_limit`` objects or more wait for a round (the watcher should wait).
+        """Whether ``backlog_limit`` events or more are held (queued or in a round): wait then.
 
         Synchronous and cheap: the watcher asks it after each batch of events it receives.
         """
         return self._over(self._waiting) and not self._stopping
 
     async def wait_uncongested(self) -> None:
-        """Wait until at most half of ``backlog_limit`` objects wait for a round, or a stop.
+        """Wait until at most half of ``backlog_limit`` events are held, or a stop.
 
         Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
         """
@@ -682,8 +683,8 @@ class ResourceSupervisor(Generic[S]):
             slot.pending = None
             slot.last = event  # also what a restarted tree re-runs if this round crashes
             slot.kept = None
-            # The event counts as waiting (backpressure) until its round has a worker slot.
-            waiting = True
+            # The event counts towards the backlog (backpressure) until its round has ended:
+            # a round in flight holds its bodies, its request and its response.
             try:
                 await self._run_raw(slot)
                 state = self._states.get(slot.uid)
@@ -691,18 +692,13 @@ class ResourceSupervisor(Generic[S]):
                     state = self._states[slot.uid] = self.new_state()
                 if self.limiter is not None:
                     async with self.limiter:
-                        waiting = False
-                        self._started()
                         self._report_start(slot)
                         delay = await self.process(event, state, scope)
                 else:
-                    waiting = False
-                    self._started()
                     self._report_start(slot)
                     delay = await self.process(event, state, scope)
             finally:
-                if waiting:
-                    self._started()
+                self._released()
             self._rounds += 1
             retry_at = None if delay is None else current_time() + max(delay, 0.0)
 
