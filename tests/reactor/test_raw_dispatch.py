@@ -277,3 +277,30 @@ async def test_handlers_that_never_wait_still_let_other_tasks_run(objects: int) 
     assert max(gaps) <= 4 * STEP_EVENTS < 300
     if objects == 1:
         assert handler.versions("o0") == [str(v) for v in range(300)]
+
+
+async def test_a_busy_object_does_not_hold_up_an_object_that_comes_in_meanwhile() -> None:
+    # Object a gets more events per step of the loop than one step handles, so its queue never
+    # runs dry while they come in; b's one event, arriving during a pause, goes in between.
+    handler = Handler()
+    steps = 20
+
+    async def feed_a(pool: RawDispatcher) -> None:
+        for step in range(steps):
+            for index in range(40):
+                pool.dispatch(event("a", 40 * (step + 1) + index))
+            if step == 1:
+                pool.dispatch(event("b", 1))
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        pool = RawDispatcher(tg, handler)
+        for version in range(40):
+            pool.dispatch(event("a", version))
+        tg.start_soon(feed_a, pool)
+        await handler.wait_for_calls(40 * (steps + 1) + 1)
+        pool.stop()
+    order = [u for u, _, _ in handler.calls]
+    assert order.index("b") < 4 * STEP_EVENTS  # not after all of a's 840 events
+    assert handler.versions("a") == [str(v) for v in range(40 * (steps + 1))]
+    assert not handler.overlap

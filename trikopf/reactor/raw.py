@@ -8,7 +8,8 @@ worker tasks instead of a task per object:
 
 - :meth:`~RawDispatcher.dispatch` (synchronous, never blocks the watcher) appends the event to
   its object's queue; an object with a queue is either waiting in the ready line or being
-  served by exactly one worker, which drains the queue before it takes the next object;
+  served by exactly one worker, which drains the queue before it takes the next object, or
+  after ``STEP_EVENTS`` of its events, if others are ready, puts it back at the end of the line;
 - a new worker is started only when an object is ready and every worker is busy with an
   object (up to ``max_workers``); a worker that takes an object while others are still ready
   starts one helper, which serves them if the handler waits for something. Fast handlers are
@@ -191,6 +192,7 @@ class RawDispatcher:
                     # Others are ready and nobody else is free: a helper takes them if this
                     # object's handler turns out to wait (else it finds nothing and idles).
                     self._start_worker()
+                requeued = False
                 try:
                     # This object's events, one after another, until none waits behind.
                     while True:
@@ -225,11 +227,18 @@ class RawDispatcher:
                         event = behind.popleft()
                         if not behind:
                             held[uid] = event  # the newest one again: nothing waits behind
+                        if streak == 0 and self._ready:
+                            # Just paused, and others came in meanwhile (nobody was started for
+                            # them): this object goes to the end of the line, not before them.
+                            self._ready.append(event)
+                            requeued = True
+                            break
                 finally:
-                    # Dropped when stopping (or cancelled): what still waits behind.
-                    behind = held.pop(uid)
-                    if type(behind) is deque:
-                        self._pending -= len(behind)
+                    if not requeued:
+                        # Dropped when stopping (or cancelled): what still waits behind.
+                        behind = held.pop(uid)
+                        if type(behind) is deque:
+                            self._pending -= len(behind)
                     self._free += 1
         finally:
             self._workers -= 1
