@@ -454,6 +454,26 @@ async def test_apply_refuses_a_name_that_is_not_the_urls(client: httpx.AsyncClie
     assert updating["message"] == message
 
 
+@pytest.mark.parametrize("metadata", ["x", [], 5], ids=["string", "list", "number"])
+async def test_apply_refuses_metadata_that_is_not_an_object(
+    client: httpx.AsyncClient, metadata: object
+) -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "1"}}
+    creating = await apply(client, f"{CONFIGMAPS}/cm", body, "alice", expect=400)
+    assert creating["message"] == "metadata must be an object"
+    await apply(client, f"{CONFIGMAPS}/cm", configmap(), "alice", expect=201)
+    updating = await apply(client, f"{CONFIGMAPS}/cm", body, "alice", expect=400)
+    assert updating["message"] == "metadata must be an object"
+
+
+async def test_apply_takes_null_metadata_as_none_given(client: httpx.AsyncClient) -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": None, "data": {"a": "1"}}
+    created = await apply(client, f"{CONFIGMAPS}/cm", body, "alice", expect=201)
+    assert created["metadata"]["name"] == "cm"
+    updated = await apply(client, f"{CONFIGMAPS}/cm", body, "alice")
+    assert updated["data"] == {"a": "1"}
+
+
 async def test_the_oldest_of_more_than_ten_updaters_are_folded_into_ancient_changes(
     client: httpx.AsyncClient,
 ) -> None:

@@ -201,7 +201,11 @@ class WriteHandlers:
         if not isinstance(body, dict):
             raise ApiError(400, "the applied configuration must be an object")
         metadata = body.get("metadata")
-        if isinstance(metadata, dict) and metadata.get("managedFields") is not None:
+        if metadata is None:
+            body.pop("metadata", None)  # null: as if not given
+        elif not isinstance(metadata, dict):
+            raise errors.bad_request("metadata must be an object")  # as the store says it
+        elif metadata.get("managedFields") is not None:
             raise ApiError(400, "metadata.managedFields must be nil")
         resource = route.resource
         write = self._write(
