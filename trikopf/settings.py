@@ -59,7 +59,7 @@ class WatchingSettings:
     - ``server_timeout``: ``timeoutSeconds`` asked of the API server for one watch request; the
       server ends the stream after it and the watcher continues from the last resourceVersion.
     - ``client_timeout``: a hard limit for one watch request on our side (``None``: no limit
-      beyond ``server_timeout``).
+      beyond ``server_timeout``); time spent waiting for a congested backlog is not counted.
     - ``inactivity_timeout``: a stream that brings neither events nor bookmarks for this long
       is considered stuck and is reopened (``None``: never).
     - ``reconnect_backoff`` / ``reconnect_backoff_max``: the first delay after a failed

@@ -73,6 +73,19 @@ class Backpressure(Protocol):
     async def wait_uncongested(self) -> None: ...
 
 
+async def _wait_uncongested(pressure: Backpressure, limit: anyio.CancelScope) -> None:
+    """Wait for the supervisor's backlog; the time is not counted against ``limit``.
+
+    The client timeout is about the server not sending; waiting on our own backlog is not that.
+    """
+    deadline, limit.deadline = limit.deadline, math.inf
+    paused = anyio.current_time()
+    try:
+        await pressure.wait_uncongested()
+    finally:
+        limit.deadline = deadline + (anyio.current_time() - paused)
+
+
 def _backpressure(supervisor: Dispatcher) -> Backpressure | None:
     """The dispatcher's backpressure methods, if it has both (looked up once per watcher)."""
     if callable(getattr(supervisor, "congested", None)) and callable(
@@ -147,7 +160,8 @@ async def serve_watch(
     The events of one receive from the connection are dispatched in one synchronous pass. If
     ``supervisor`` has the :class:`Backpressure` methods, the watcher waits after such a pass
     while the supervisor is congested, so that the backlog (and the memory it holds) stays
-    bounded; the events wait in the socket and the server's buffers meanwhile.
+    bounded; the events wait in the socket and the server's buffers meanwhile. That wait does
+    not count against ``settings.client_timeout``.
     """
     label = where(resource, namespace)
     backoff = settings.reconnect_backoff
@@ -179,7 +193,7 @@ async def serve_watch(
                 ),
                 inactivity_timeout=settings.inactivity_timeout,
             ) as events:
-                with anyio.fail_after(settings.client_timeout or math.inf):
+                with anyio.fail_after(settings.client_timeout or math.inf) as limit:
                     stream: Any = events  # typed as the client's; test doubles differ
                     if not isinstance(stream, WatchStream):
                         # Any other async iterator of events: one at a time.
@@ -202,7 +216,7 @@ async def serve_watch(
                                     if event.type != "BOOKMARK":
                                         dispatch(event)
                                 if pressure is not None and pressure.congested():
-                                    await pressure.wait_uncongested()
+                                    await _wait_uncongested(pressure, limit)
                         finally:
                             # The stream tracks the last resourceVersion it delivered.
                             resource_version = events.resource_version or resource_version
