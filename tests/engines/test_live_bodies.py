@@ -47,6 +47,15 @@ def test_a_forgotten_live_body_leaves_the_cache_but_stays_readable() -> None:
     assert live.raw["spec"] == {"size": 3}
 
 
+def test_a_live_body_read_lately_stays_parsed_while_others_come_and_go() -> None:
+    cache = ParsedBodies(2)
+    hot = LiveBody(_body("hot", 1), cache)
+    parsed = hot.raw
+    for i in range(5):
+        LiveBody(_body(f"other-{i}", i), cache)
+        assert hot.raw is parsed  # each read makes it the freshest entry again: never evicted
+
+
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})

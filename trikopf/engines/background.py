@@ -112,7 +112,7 @@ class ParsedBodies:
 
     A daemon's object keeps its newest body as compact JSON (a third to a fifth of the parsed
     dicts' size); reading it through a view parses it once and keeps the result here until
-    ``size`` other bodies were parsed or stored after it. Event-loop only (no locks): sync
+    ``size`` other bodies were read, parsed or stored after it. Event-loop only (no locks): sync
     daemons read their views from a thread, so a miss there may parse the same bytes twice,
     which is harmless.
     """
@@ -124,7 +124,14 @@ class ParsedBodies:
         self._entries: dict[LiveBody, Mapping[str, Any]] = {}
 
     def get(self, live: LiveBody) -> Mapping[str, Any] | None:
-        return self._entries.get(live)
+        entries = self._entries
+        raw = entries.pop(live, None)
+        if raw is not None:
+            # A hit is the freshest entry again: the least recently used go first. Put back
+            # only if absent, so that a newer body stored meanwhile (while a sync daemon's
+            # thread was reading) is not replaced with this older one.
+            entries.setdefault(live, raw)
+        return raw
 
     def put(self, live: LiveBody, raw: Mapping[str, Any]) -> None:
         entries = self._entries
