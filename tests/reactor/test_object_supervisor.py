@@ -555,3 +555,70 @@ async def test_a_parked_tree_that_crashes_reruns_an_equal_copy_of_its_last_event
     again = seen[1]
     assert (again.type, again.listed, again.object) == (first.type, first.listed, first.object)
     assert supervisor.statistics().restarts == 1
+
+
+class _WeakBody(dict[str, Any]):
+    """A body that a weak reference can follow (plain dicts cannot be referenced weakly)."""
+
+
+async def test_a_deleted_object_keeps_no_body_while_an_earlier_idle_wait_is_still_timed() -> None:
+    import gc
+    import weakref
+
+    recorder = Recorder(duration=0.1)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, idle_timeout=100.0)
+        added = _WeakBody(metadata={"uid": "a", "name": "a", "resourceVersion": "1"})
+        supervisor.dispatch(WatchEvent(type="ADDED", object=added))
+        await recorder.wait_for_rounds(1)
+        await anyio.sleep(1.0)  # the worker waits idle now, its deadline 100 s away
+        deleted = _WeakBody(metadata={"uid": "a", "name": "a", "resourceVersion": "2"})
+        supervisor.dispatch(WatchEvent(type="DELETED", object=deleted))  # an early wake
+        await recorder.wait_for_rounds(2)
+        await anyio.sleep(1.0)  # the worker has ended; the idle wait's deadline has not passed
+        refs = [weakref.ref(added), weakref.ref(deleted)]
+        del added, deleted
+        recorder.rounds.clear()
+        gc.collect()
+        assert [ref() for ref in refs] == [None, None]
+        assert supervisor.statistics().objects == 0
+        supervisor.stop()
+
+
+async def test_an_object_with_an_infinite_idle_timeout_serves_every_event_in_order() -> None:
+    recorder = Recorder(duration=0.1)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, recorder, list, idle_timeout=math.inf)
+        for version in range(1, 6):
+            supervisor.dispatch(event("a", version))
+            await recorder.wait_for_rounds(version)
+            await anyio.sleep(1.0)  # idle between events: each event wakes it early
+        assert supervisor.statistics().workers == 1  # never idle: the worker stays
+        supervisor.stop()
+    assert [r[1] for r in recorder.rounds] == ["1", "2", "3", "4", "5"]
+
+
+async def test_a_parked_object_whose_body_is_not_plain_json_keeps_it_parsed() -> None:
+    seen: list[WatchEvent] = []
+
+    async def daemon() -> None:
+        await anyio.sleep_forever()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        seen.append(ev)
+        if ev.type == "ADDED":
+            scope.start_soon(daemon)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
+        body = {"metadata": {"uid": "a", "name": "a"}, "spec": {"tags": {"x", "y"}}}
+        supervisor.dispatch(WatchEvent(type="ADDED", object=body))
+        await anyio.sleep(10.0)  # the worker went idle and parked: the daemon still runs
+        stats = supervisor.statistics()
+        assert (stats.parked, stats.workers, stats.restarts) == (1, 0, 0)
+        supervisor.dispatch(event("a", 2))
+        await anyio.sleep(10.0)
+        assert [e.type for e in seen] == ["ADDED", "MODIFIED"]
+        assert supervisor.statistics().restarts == 0
+        supervisor.stop()
+        tg.cancel_scope.cancel()  # the daemon sleeps until cancelled

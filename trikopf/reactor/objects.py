@@ -351,6 +351,8 @@ class ResourceSupervisor(Generic[S]):
             # window and no round. (A queued event is coalesced with it and the round decides.)
             state = self._states.get(uid)
             if state is not None and settles(event, state):
+                if slot is not None:
+                    slot.last = event  # the newest body: what a restarted tree would re-run
                 return
         if slot is None:
             slot = self._parked.pop(uid, None)
@@ -385,6 +387,9 @@ class ResourceSupervisor(Generic[S]):
         if slot.pending is not None:
             slot.pending = None
             self._released()
+        # A timed wait of the clock may still name the slot until its deadline: it keeps no body.
+        slot.last = None
+        slot.kept = None
         self._slots.pop(slot.uid, None)
 
     def _over(self, count: int) -> bool:
@@ -415,13 +420,20 @@ class ResourceSupervisor(Generic[S]):
 
     def _park(self, slot: _Slot) -> None:
         """The worker exits; its scope stays with the object while tasks run in it."""
-        self._slots.pop(slot.uid, None)
         if slot.scope is not None and slot.scope.active and not self._stopping:
-            self._parked[slot.uid] = slot
             last = slot.last
             if last is not None:
-                slot.kept = (last.type, last.listed, jsonlib.dumps(last.object))
-                slot.last = None
+                try:
+                    kept = jsonlib.dumps(last.object)
+                except (TypeError, ValueError):
+                    pass  # not plain JSON (a body made in-process): it stays parsed
+                else:
+                    slot.kept = (last.type, last.listed, kept)
+                    slot.last = None
+            self._slots.pop(slot.uid, None)
+            self._parked[slot.uid] = slot
+        else:
+            self._slots.pop(slot.uid, None)
 
     @staticmethod
     def _last(slot: _Slot) -> WatchEvent | None:
@@ -554,6 +566,9 @@ class ResourceSupervisor(Generic[S]):
         deadline = current_time() + self.idle_timeout
         if self._stopping:
             return deadline  # the clock does not run any more
+        if deadline == math.inf:
+            await slot.wait()  # never idle: nothing for the clock to time (or to keep queued)
+            return deadline
         slot.waits += 1
         self._idles.append((deadline, slot, slot.waits))
         self._schedule(deadline)
