@@ -42,6 +42,7 @@ import attrs
 import sniffio
 import trio
 
+from trikopf._util.backlog import BacklogGate
 from trikopf._util.clock import current_time
 from trikopf._util.instruments import Instruments, current_instruments
 from trikopf._util.tasks import start_soon_lean
@@ -322,7 +323,7 @@ class ResourceSupervisor(Generic[S]):
     # Objects without a worker whose scope still runs tasks (daemons, timers).
     _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     _waiting: int = attrs.field(default=0, init=False)  # events queued or in a round
-    _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
+    _gate: BacklogGate = attrs.field(factory=BacklogGate, init=False)
     _stopping: bool = attrs.field(default=False, init=False)
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
@@ -377,10 +378,8 @@ class ResourceSupervisor(Generic[S]):
     def _released(self) -> None:
         """A round ended (or its event was dropped): one event less held by the backlog."""
         self._waiting -= 1
-        waiter = self._uncongested
-        if waiter is not None and (self.backlog_limit or 0) >= self._waiting * 2:
-            self._uncongested = None
-            waiter.set()
+        if self._gate.waited_on and (self.backlog_limit or 0) >= self._waiting * 2:
+            self._gate.release()
 
     def _drop(self, slot: _Slot) -> None:
         """The worker exits for good (a stop, a deletion): its queued event goes with it."""
@@ -408,11 +407,7 @@ class ResourceSupervisor(Generic[S]):
 
         Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
         """
-        while self.congested():
-            waiter = self._uncongested
-            if waiter is None:
-                waiter = self._uncongested = anyio.Event()
-            await waiter.wait()
+        await self._gate.wait_while(self.congested)
 
     def _start_worker(self, slot: _Slot) -> None:
         self._slots[slot.uid] = slot
@@ -482,9 +477,7 @@ class ResourceSupervisor(Generic[S]):
         self._idles.clear()
         if self._clock_wake is not None:
             self._clock_wake.set()
-        waiter, self._uncongested = self._uncongested, None
-        if waiter is not None:
-            waiter.set()  # a stopping supervisor is never congested
+        self._gate.release()  # a stopping supervisor is never congested
 
     @property
     def stopping(self) -> bool:

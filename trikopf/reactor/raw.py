@@ -32,6 +32,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from trikopf._util.backlog import BacklogGate
 from trikopf.reactor.objects import RawFn, SupervisorStatistics
 from trikopf.structs import WatchEvent
 
@@ -63,7 +64,7 @@ class RawDispatcher:
     name: str = "objects"
     backlog_limit: int | None = None
     _pending: int = attrs.field(default=0, init=False)  # queued events, the handled ones too
-    _uncongested: anyio.Event | None = attrs.field(default=None, init=False)
+    _gate: BacklogGate = attrs.field(factory=BacklogGate, init=False)
     # Per object with an event queued or being handled: its newest event when nothing waits
     # behind the one in the ready line or in a handler, else the events waiting behind it.
     _held: dict[str, WatchEvent | deque[WatchEvent]] = attrs.field(factory=dict, init=False)
@@ -130,22 +131,13 @@ class RawDispatcher:
 
         Returns at once if it is not :meth:`congested`; it is cancelled with its caller.
         """
-        while self.congested():
-            waiter = self._uncongested
-            if waiter is None:
-                waiter = self._uncongested = anyio.Event()
-            await waiter.wait()
-
-    def _release_backpressure(self) -> None:
-        waiter, self._uncongested = self._uncongested, None
-        if waiter is not None:
-            waiter.set()
+        await self._gate.wait_while(self.congested)
 
     def stop(self) -> None:
         """Refuse new events, drop the queued ones; workers exit after their current call."""
         self._stopping = True
         self._ready.clear()
-        self._release_backpressure()
+        self._gate.release()
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = None
@@ -207,10 +199,8 @@ class RawDispatcher:
                             )
                         self._handled += 1
                         self._pending -= 1
-                        if self._uncongested is not None and self._pending * 2 <= (
-                            self.backlog_limit or 0
-                        ):
-                            self._release_backpressure()
+                        if self._gate.waited_on and self._pending * 2 <= (self.backlog_limit or 0):
+                            self._gate.release()
                         streak += 1
                         if streak >= STEP_EVENTS:
                             # A long line of fast handlers: no step of the loop is longer.
