@@ -315,6 +315,12 @@ def invoke(
     so that a handler that waits for a long time (a daemon) has one frame less above it.
     """
     sig = signature_of(fn)
+    call_kwargs, owner = _pick_kwargs(sig, kwargs)
+    return invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+
+
+def _pick_kwargs(sig: HandlerSignature, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The keyword arguments ``sig`` takes from ``kwargs``, and the default owner of the call."""
     if sig.takes_all:
         call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
     else:
@@ -325,7 +331,7 @@ def invoke(
     owner = call_kwargs.get("body")
     if owner is None:
         owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
-    return invoke_prepared(fn, sig, call_kwargs, owner=owner, thread_limit=thread_limit)
+    return call_kwargs, owner
 
 
 def begin_call(
@@ -345,13 +351,7 @@ def begin_call(
     sig = signature_of(fn)
     if not sig.is_async or sig.spec_class is not None:
         return invoke(fn, kwargs, thread_limit=thread_limit), None
-    if sig.takes_all:
-        call_kwargs = kwargs.as_dict() if isinstance(kwargs, BodyKwargs) else dict(kwargs)
-    else:
-        call_kwargs = {k: kwargs[k] for k in sig.names if k in kwargs}
-    owner = call_kwargs.get("body")
-    if owner is None:
-        owner = kwargs.body() if isinstance(kwargs, BodyKwargs) else kwargs.get("body")
+    call_kwargs, owner = _pick_kwargs(sig, kwargs)
     token = current_owner.set(owner) if owner is not None else None
     try:
         return fn(**call_kwargs), token
