@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import load_benchmark_module
 
-
-def _load_module() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))  # the harness imports its sibling streamserver.py
-    try:
-        spec = importlib.util.spec_from_file_location("bench_harness", BENCHMARKS / "harness.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-harness = _load_module()
+harness = load_benchmark_module("harness.py")
 
 
 def test_cpu_seconds_of_a_process_agree_with_its_own_process_time() -> None:

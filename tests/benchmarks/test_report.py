@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-REPORT_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+from tests.benchmarks import load_benchmark_module
 
-
-def _load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", REPORT_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_module()
+report = load_benchmark_module("report.py")
 
 
 def record(workload: str, subject: str, n: int | None, median: float, **extra: Any) -> Any:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-SERVER_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "streamserver.py"
+from tests.benchmarks import load_benchmark_module
+
 RESOURCE = "/apis/kopf.dev/v1/kopfexamples"
 
 
-def _load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_streamserver", SERVER_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-streamserver = _load_module()
+streamserver = load_benchmark_module("streamserver.py")
 
 
 @pytest.fixture
