@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -27,6 +28,20 @@ def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
         type=type_,
         object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
     )
+
+
+def daemon_on_added(
+    daemon: Callable[[], Awaitable[None]], seen: list[WatchEvent] | None = None
+) -> Callable[[WatchEvent, list[str], ObjectScope], Awaitable[None]]:
+    """A processor that starts ``daemon`` in the object's scope on ADDED (recording into ``seen``)."""
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        if seen is not None:
+            seen.append(ev)
+        if ev.type == "ADDED":
+            scope.start_soon(daemon)
+
+    return process
 
 
 @attrs.define
@@ -142,9 +157,7 @@ async def test_deleted_object_cancels_its_scope_and_forgets_its_state() -> None:
         finally:
             cancelled.set()
 
-    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
-        if ev.type == "ADDED":
-            scope.start_soon(daemon)
+    process = daemon_on_added(daemon)
 
     async with anyio.create_task_group() as tg:
         supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
@@ -457,9 +470,7 @@ async def test_a_deleted_object_without_a_worker_cancels_its_daemons() -> None:
         finally:
             cancelled.set()
 
-    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
-        if ev.type == "ADDED":
-            scope.start_soon(daemon)
+    process = daemon_on_added(daemon)
 
     async with anyio.create_task_group() as tg:
         supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
@@ -604,10 +615,7 @@ async def test_a_parked_object_whose_body_is_not_plain_json_keeps_it_parsed() ->
     async def daemon() -> None:
         await anyio.sleep_forever()
 
-    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
-        seen.append(ev)
-        if ev.type == "ADDED":
-            scope.start_soon(daemon)
+    process = daemon_on_added(daemon, seen)
 
     async with anyio.create_task_group() as tg:
         supervisor = ResourceSupervisor(tg, process, list, idle_timeout=1.0)
