@@ -36,6 +36,7 @@ from trikopf.apiserver.managedfields import (
     path_text,
     top_child,
 )
+from trikopf.apiserver.patching import copy_json
 
 __all__ = [
     "LAST_APPLIED",
@@ -237,7 +238,7 @@ def _allowed_by_last_applied(
 
 def last_applied_of(config: Mapping[str, Any]) -> str:
     """The ``last-applied-configuration`` that ``kubectl``'s server-side apply leaves behind."""
-    copied = _copy(dict(config))
+    copied = copy_json(dict(config))
     metadata = copied.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("annotations"), dict):
         metadata["annotations"].pop(LAST_APPLIED, None)
@@ -292,7 +293,7 @@ def merge(live: Any, config: Any, schema: Schema) -> Any:
     """
     if isinstance(config, dict):
         if not isinstance(live, dict) or is_atomic_map(schema):
-            return _copy(config)
+            return copy_json(config)
         result = dict(live)
         for key, value in config.items():
             if value is None:
@@ -306,32 +307,24 @@ def merge(live: Any, config: Any, schema: Schema) -> Any:
             return [*live, *(v for v in config if v not in live)]
         if kind == "map":
             return _merge_map_list(live, config, keys, _items(schema))
-    return _copy(config)
+    return copy_json(config)
 
 
 def _merge_map_list(live: list[Any], config: list[Any], keys: tuple[str, ...], item: Schema) -> Any:
     live_keys = [_key_element(v, keys) for v in live]
     config_keys = [_key_element(v, keys) for v in config]
     if None in live_keys or None in config_keys:
-        return _copy(config)
+        return copy_json(config)
     result = list(live)
     positions = {k: i for i, k in enumerate(live_keys)}
     for element, value in zip(config_keys, config, strict=True):
         index = positions.get(element)
         if index is None:
             positions[element] = len(result)
-            result.append(_copy(value))
+            result.append(copy_json(value))
         else:
             result[index] = merge(result[index], value, item)
     return result
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 # ------------------------------------------------------------------ pruning
