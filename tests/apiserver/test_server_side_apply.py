@@ -532,9 +532,9 @@ async def test_service_ports_are_owned_by_port_and_protocol_with_tcp_by_default(
     await apply(client, path, service(udp), "alice", expect=201)
     # The same port number over TCP (the default protocol) is another item, not alice's.
     both = await apply(client, path, service({"name": "dns-tcp", "port": 53}), "bob")
-    assert [(p["name"], p.get("protocol")) for p in both["spec"]["ports"]] == [
+    assert [(p["name"], p["protocol"]) for p in both["spec"]["ports"]] == [
         ("dns", "UDP"),
-        ("dns-tcp", None),
+        ("dns-tcp", "TCP"),  # defaulted by the server, owned by nobody
     ]
     assert fields(both, "alice")["f:spec"]["f:ports"] == {
         'k:{"port":53,"protocol":"UDP"}': {".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}}

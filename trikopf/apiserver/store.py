@@ -20,6 +20,7 @@ import anyio
 import attrs
 
 from trikopf.apiserver import errors
+from trikopf.apiserver.defaulting import builtin_defaults
 from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.events import EVENT_TWINS, convert_event
 from trikopf.apiserver.jsonio import dumps, loads
@@ -408,6 +409,9 @@ class Store:
 
     def _prepare_builtin(self, resource: ResourceType, obj: Obj, old: Obj | None) -> None:
         key = resource.key
+        builtin_defaults(key, obj)
+        if key in _JOB_TEMPLATES:
+            _check_job_restart_policy(resource, obj)
         if key == NAMESPACE_KEY:
             obj.setdefault("spec", {})
             obj["spec"]["finalizers"] = ["kubernetes"]
@@ -947,3 +951,34 @@ def _crd_status(crd: Obj, old_status: dict[str, Any] | None = None) -> dict[str,
         "acceptedNames": names,
         "storedVersions": stored_versions,
     }
+
+
+# Where a Job's pod template is, by kind: its pods must not restart in place.
+_JOB_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("batch", "jobs"): ("spec", "template", "spec"),
+    ("batch", "cronjobs"): ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def _check_job_restart_policy(resource: ResourceType, obj: Obj) -> None:
+    """422 for a Job (or a CronJob's job template) whose pods would restart ``Always``."""
+    path = _JOB_TEMPLATES[resource.key]
+    spec: Any = obj
+    for name in path:
+        spec = spec.get(name) if isinstance(spec, dict) else None
+    policy = spec.get("restartPolicy") if isinstance(spec, dict) else None
+    if policy is None or policy in ("OnFailure", "Never"):
+        return
+    field = ".".join((*path, "restartPolicy"))
+    raise errors.invalid(
+        resource.kind,
+        resource.group,
+        str(obj.get("metadata", {}).get("name", "")),
+        [
+            (
+                "FieldValueNotSupported",
+                field,
+                f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
+            )
+        ],
+    )
