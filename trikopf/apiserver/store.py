@@ -25,6 +25,7 @@ from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.events import EVENT_TWINS, convert_event
 from trikopf.apiserver.jsonio import dumps, loads
 from trikopf.apiserver.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType
+from trikopf.apiserver.services import allocate as allocate_service
 from trikopf.apiserver.validation import validate_crd, validate_metadata, validate_name
 
 __all__ = ["DEFAULT_NAMESPACES", "HistoryEvent", "ResourceLog", "Store"]
@@ -427,6 +428,8 @@ class Store:
                 for k, v in string_data.items():
                     data[k] = base64.b64encode(str(v).encode()).decode()
             obj.setdefault("type", "Opaque")
+        elif key == ("", "services"):
+            allocate_service(obj, old, self.bucket(key).values())
         elif key == ("", "pods") and old is None:
             obj["status"] = {"phase": "Pending"}
 
