@@ -31,6 +31,7 @@ from trikopf.apiserver.validation import validate_crd, validate_metadata, valida
 __all__ = ["DEFAULT_NAMESPACES", "HistoryEvent", "ResourceLog", "Store"]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+SERVICE_ACCOUNT_KEY = ("", "serviceaccounts")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -153,6 +154,7 @@ class Store:
         for name in DEFAULT_NAMESPACES:
             if (("", name)) not in self.bucket(NAMESPACE_KEY):
                 self.create(namespaces, "", {"metadata": {"name": name}})
+            self._ensure_default_service_account(name)
 
     def bucket(self, key: Key) -> dict[tuple[str, str], Obj]:
         bucket = self._data.get(key)
@@ -406,7 +408,20 @@ class Store:
         self._commit(resource, "ADDED", obj, None)
         if resource.key == CRD_KEY:
             self._register_crd(obj)
+        elif resource.key == NAMESPACE_KEY:
+            self._ensure_default_service_account(obj["metadata"]["name"])
         return obj
+
+    def _ensure_default_service_account(self, namespace: str) -> None:
+        """Every open namespace has a ``default`` service account, as a real cluster's
+        service account controller makes it: on the namespace's creation, and again after it
+        is deleted."""
+        accounts = self.registry.get(SERVICE_ACCOUNT_KEY)
+        ns = self.bucket(NAMESPACE_KEY).get(("", namespace))
+        if accounts is None or ns is None or ns["metadata"].get("deletionTimestamp"):
+            return
+        if (namespace, "default") not in self.bucket(SERVICE_ACCOUNT_KEY):
+            self.create(accounts, namespace, {"metadata": {"name": "default"}})
 
     def _prepare_builtin(self, resource: ResourceType, obj: Obj, old: Obj | None) -> None:
         key = resource.key
@@ -698,6 +713,8 @@ class Store:
                 self._check_foreground(ref["uid"])
         if resource.namespaced and namespace:
             self._check_namespace_finished(namespace)
+        if resource.key == SERVICE_ACCOUNT_KEY and meta.get("name") == "default":
+            self._ensure_default_service_account(namespace)
         if resource.custom:
             self._check_crd_finished(resource)
 
