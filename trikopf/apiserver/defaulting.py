@@ -136,20 +136,25 @@ def _replica_set(obj: dict[str, Any]) -> None:
     _replicated(obj)
 
 
+def _strategy(spec: dict[str, Any], field: str, **rolling_update: Any) -> None:
+    """A ``RollingUpdate`` strategy by default, with the kind's rolling-update defaults."""
+    strategy = spec.setdefault(field, {})
+    if not isinstance(strategy, dict):
+        return
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        if isinstance(rolling, dict):
+            for name, value in rolling_update.items():
+                rolling.setdefault(name, value)
+
+
 def _deployment(obj: dict[str, Any]) -> None:
     spec = _replicated(obj)
-    if spec is None:
-        return
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
-    strategy = spec.setdefault("strategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", "25%")
-                rolling.setdefault("maxSurge", "25%")
+    if spec is not None:
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        _strategy(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
 
 
 def _stateful_set(obj: dict[str, Any]) -> None:
@@ -158,13 +163,7 @@ def _stateful_set(obj: dict[str, Any]) -> None:
         return
     spec.setdefault("podManagementPolicy", "OrderedReady")
     spec.setdefault("revisionHistoryLimit", 10)
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("partition", 0)
+    _strategy(spec, "updateStrategy", partition=0)
     retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
     if isinstance(retention, dict):
         retention.setdefault("whenDeleted", "Retain")
@@ -173,18 +172,10 @@ def _stateful_set(obj: dict[str, Any]) -> None:
 
 def _daemon_set(obj: dict[str, Any]) -> None:
     spec = _dict(obj, "spec")
-    if spec is None:
-        return
-    _template(spec)
-    spec.setdefault("revisionHistoryLimit", 10)
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", 1)
-                rolling.setdefault("maxSurge", 0)
+    if spec is not None:
+        _template(spec)
+        spec.setdefault("revisionHistoryLimit", 10)
+        _strategy(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
 
 
 def _job_spec(spec: dict[str, Any]) -> None:
