@@ -228,6 +228,7 @@ class _Reactor:
                     ObjectState,
                     raw=raw,
                     limiter=self.limiter,
+                    max_workers=processing.worker_limit,
                     idle_timeout=processing.idle_timeout,
                     batch_window=processing.batch_window if needs_rounds else 0.0,
                     name=where(resource, namespace),
