@@ -341,7 +341,9 @@ class ResourceSupervisor(Generic[S]):
     _ready: deque[_Slot] = attrs.field(factory=deque, init=False)
     _workers: int = attrs.field(default=0, init=False)
     _free: int = attrs.field(default=0, init=False)  # workers not inside a round
-    _wakeup: anyio.Event | None = attrs.field(default=None, init=False)
+    # The workers waiting for the ready line, one event each, the last one to wait at the end:
+    # an object made ready wakes one of them (the most recent, so that the others time out).
+    _sleepers: deque[anyio.Event] = attrs.field(factory=deque, init=False)
     # The clock: batch windows are the same length for every object, so the running ones
     # form a queue in deadline order; retries and backoffs, of any length, a heap. One task
     # (the clock) moves the objects to the ready line when they are due.
@@ -455,11 +457,11 @@ class ResourceSupervisor(Generic[S]):
         slot.where = _READY
         slot.token += 1
         self._ready.append(slot)
-        if not self._free:
+        if self._sleepers:
+            self._sleepers.pop().set()
+        elif not self._free:
             self._start_worker()
-        elif self._wakeup is not None:
-            self._wakeup.set()
-            self._wakeup = None
+        # (Else a free worker is between two rounds: it looks at the line before it waits.)
 
     def _set_timer(self, slot: _Slot, delay: float, *, retry: bool) -> None:
         slot.where = _TIMED
@@ -554,9 +556,9 @@ class ResourceSupervisor(Generic[S]):
         self._timers.clear()
         if self._clock_wake is not None:
             self._clock_wake.set()
-        if self._wakeup is not None:
-            self._wakeup.set()
-            self._wakeup = None
+        sleepers, self._sleepers = self._sleepers, deque()
+        for sleeper in sleepers:
+            sleeper.set()
         self._gate.release()  # a stopping supervisor is never congested
 
     @property
@@ -635,12 +637,15 @@ class ResourceSupervisor(Generic[S]):
                     streak = 0
                     if self._is_stopping():
                         return
-                    waiter = self._wakeup
-                    if waiter is None:
-                        waiter = self._wakeup = anyio.Event()
-                    with anyio.move_on_after(self.idle_timeout) as idle:
-                        await waiter.wait()
-                    if idle.cancelled_caught and not ready:
+                    waiter = anyio.Event()
+                    self._sleepers.append(waiter)
+                    try:
+                        with anyio.move_on_after(self.idle_timeout):
+                            await waiter.wait()
+                    finally:
+                        if not waiter.is_set():  # timed out (or cancelled): nobody woke it
+                            self._sleepers.remove(waiter)  # the oldest ones are at the front
+                    if not waiter.is_set() and not ready:
                         return  # no await since the check: nothing can slip in between
                     continue
                 if streak >= _STEP_ROUNDS:
