@@ -268,6 +268,15 @@ _STEP_ROUNDS = 32
 
 
 @attrs.define(eq=False, slots=True)
+class _Sleeper:
+    """A round worker waiting for the ready line, until ``deadline`` at most (its idle timeout)."""
+
+    deadline: float
+    event: anyio.Event = attrs.field(factory=anyio.Event)
+    expired: bool = False  # woken by the clock: the idle timeout passed
+
+
+@attrs.define(eq=False, slots=True)
 class _Slot:
     """One object with something ahead of it: its newest event and where it is in the pool."""
 
@@ -343,7 +352,9 @@ class ResourceSupervisor(Generic[S]):
     _free: int = attrs.field(default=0, init=False)  # workers not inside a round
     # The workers waiting for the ready line, one event each, the last one to wait at the end:
     # an object made ready wakes one of them (the most recent, so that the others time out).
-    _sleepers: deque[anyio.Event] = attrs.field(factory=deque, init=False)
+    # Their idle timeouts are the same length, so the front one is the first to expire: the
+    # clock wakes it then (no cancel scope or deadline of the worker's own per wait).
+    _sleepers: deque[_Sleeper] = attrs.field(factory=deque, init=False)
     # The clock: batch windows are the same length for every object, so the running ones
     # form a queue in deadline order; retries and backoffs, of any length, a heap. One task
     # (the clock) moves the objects to the ready line when they are due.
@@ -458,7 +469,7 @@ class ResourceSupervisor(Generic[S]):
         slot.token += 1
         self._ready.append(slot)
         if self._sleepers:
-            self._sleepers.pop().set()
+            self._sleepers.pop().event.set()
         elif not self._free:
             self._start_worker()
         # (Else a free worker is between two rounds: it looks at the line before it waits.)
@@ -558,7 +569,7 @@ class ResourceSupervisor(Generic[S]):
             self._clock_wake.set()
         sleepers, self._sleepers = self._sleepers, deque()
         for sleeper in sleepers:
-            sleeper.set()
+            sleeper.event.set()
         self._gate.release()  # a stopping supervisor is never congested
 
     @property
@@ -593,7 +604,7 @@ class ResourceSupervisor(Generic[S]):
             self._clock_wake.set()
 
     async def _run_clock(self) -> None:
-        """Move due objects to the ready line; return when nothing is timed (or on a stop)."""
+        """Move due objects to the ready line, end idle waits; return when nothing is timed."""
         windows, timers = self._windows, self._timers
         try:
             while not self._stopping:
@@ -606,13 +617,17 @@ class ResourceSupervisor(Generic[S]):
                     _, _, slot, token = heapq.heappop(timers)
                     if slot.token == token:  # still that wait: not ended by an event
                         self._timer_due(slot)
-                if windows and timers:
-                    until = min(windows[0][0], timers[0][0])
-                elif windows:
-                    until = windows[0][0]
-                elif timers:
-                    until = timers[0][0]
-                else:
+                sleepers = self._sleepers  # (a stop replaces it)
+                while sleepers and sleepers[0].deadline <= now:
+                    sleeper = sleepers.popleft()
+                    sleeper.expired = True
+                    sleeper.event.set()
+                until = min(
+                    windows[0][0] if windows else math.inf,
+                    timers[0][0] if timers else math.inf,
+                    sleepers[0].deadline if sleepers else math.inf,
+                )
+                if until == math.inf:
                     return
                 wake = self._clock_wake = anyio.Event()
                 self._clock_until = until
@@ -637,15 +652,16 @@ class ResourceSupervisor(Generic[S]):
                     streak = 0
                     if self._is_stopping():
                         return
-                    waiter = anyio.Event()
-                    self._sleepers.append(waiter)
+                    sleeper = _Sleeper(current_time() + self.idle_timeout)
+                    self._sleepers.append(sleeper)
+                    if sleeper.deadline != math.inf:
+                        self._schedule(sleeper.deadline)
                     try:
-                        with anyio.move_on_after(self.idle_timeout):
-                            await waiter.wait()
+                        await sleeper.event.wait()
                     finally:
-                        if not waiter.is_set():  # timed out (or cancelled): nobody woke it
-                            self._sleepers.remove(waiter)  # the oldest ones are at the front
-                    if not waiter.is_set() and not ready:
+                        if not sleeper.event.is_set():  # cancelled: nobody woke it
+                            self._sleepers.remove(sleeper)
+                    if sleeper.expired and not ready:
                         return  # no await since the check: nothing can slip in between
                     continue
                 if streak >= _STEP_ROUNDS:
