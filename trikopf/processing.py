@@ -226,7 +226,7 @@ def settle_own_echo(event: WatchEvent, state: Any) -> bool:
 
     The same test that ends such a round at once in :func:`process_event` (``state.echo``, see
     :class:`ObjectState`), made synchronously when the event arrives, so that the reactor need
-    not wake the object's worker for it. When it answers ``True`` it has consumed the echo
+    not queue the object for a round. When it answers ``True`` it has consumed the echo
     (the state is as after that round); any other event leaves the state untouched. A relisted
     body is never settled here. Never awaits.
     """

@@ -84,12 +84,11 @@ class TaskSpawner(Protocol):
 
 @asynccontextmanager
 async def open_task_spawner(task_group: anyio.abc.TaskGroup) -> AsyncIterator[TaskSpawner]:
-    """Where a supervisor's tasks (object workers, daemons, timers) run, inside ``task_group``.
+    """Where a supervisor's tasks (round workers, its clock, daemons, timers) run, in ``task_group``.
 
     Under Trio a nursery of its own (nested in ``task_group``, so that cancelling the group
     cancels it): AnyIO's task groups wrap every task in a handle with a cancel scope, an event
-    and one more coroutine frame, which costs a worker per object about twice what Trio's own
-    spawn does. Elsewhere ``task_group`` itself. Leaving the block waits for the tasks, as
+    and one more coroutine frame, which costs a task about twice what Trio's own spawn does. Elsewhere ``task_group`` itself. Leaving the block waits for the tasks, as
     leaving a task group does.
     """
     if sniffio.current_async_library() == "trio":
@@ -108,9 +107,9 @@ class ObjectScope:
 
     Contract:
 
-    - Tasks started here belong to the object. They do not keep the object's worker alive: the
+    - Tasks started here belong to the object. They do not keep a round worker busy: the
       supervisor keeps the scope (and the object's last body) while any of them runs, and
-      hands it to the object's next worker.
+      hands it to the object's next round.
     - When the object is deleted (a ``DELETED`` event was processed) the scope is cancelled:
       every task in it stops, nothing outlives the object, and nothing new starts in it.
     - When the operator stops, :attr:`stopping` is set first; tasks should finish on their own

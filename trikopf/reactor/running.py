@@ -74,7 +74,7 @@ class ReadyFlag(Protocol):
 
 
 class ObjectHook(Protocol):
-    """Called after every processing round of an object, in that object's worker task.
+    """Called after every processing round of an object, in the round worker that ran it.
 
     The seam for ``trikopf/engines/`` (daemons, timers): a hook looks at the newest body and
     starts or stops the object's long-running tasks in ``scope`` (see :class:`ObjectScope`).
