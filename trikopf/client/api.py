@@ -20,6 +20,7 @@ import anyio
 import attrs
 import httpx
 
+from trikopf._util.clock import current_time
 from trikopf._util.instruments import current_instruments
 from trikopf.client import jsonlib
 from trikopf.client.auth import Authenticator, CredentialsSource
@@ -106,6 +107,20 @@ class ApiClient:
         """The namespace of the kubeconfig context or the pod (``"default"`` otherwise)."""
         return self._auth.info.namespace
 
+    def _use_session_nowait(self) -> Session | None:
+        """The session in force, counted as in use, if it is still current; else ``None``.
+
+        The common case of :meth:`_use_session` without a coroutine: no await, no checkpoint.
+        """
+        session = self._session
+        info = self._auth.info
+        if self._auth.tls_material() != session.identity or (
+            info is not session.info and info != session.info
+        ):
+            return None
+        session.users += 1
+        return session
+
     async def _use_session(self) -> Session:
         """The session in force, counted as in use until :meth:`_release_session`.
 
@@ -183,7 +198,7 @@ class ApiClient:
         if self._closed:
             raise ClientError("the client is closed")
         content = None if body is None else jsonlib.dumps(body)
-        started = anyio.current_time()
+        started = current_time()
         attempt = 0
         reauthenticated = False
         limited = not math.isinf(self._limiter.rate)
@@ -195,7 +210,9 @@ class ApiClient:
             if content is not None:
                 headers["Content-Type"] = content_type
             error: ClientError
-            session = await self._use_session()
+            session = self._use_session_nowait()
+            if session is None:
+                session = await self._use_session()
             response: httpx.Response | LeanResponse
             try:
                 try:
@@ -213,7 +230,10 @@ class ApiClient:
                             extensions=self._extensions(),
                         )
                 finally:
-                    await self._release_session(session)
+                    if self._retired:
+                        await self._release_session(session)
+                    else:
+                        session.users -= 1  # (what _release_session does then, without a call)
             except httpx.TimeoutException as exc:
                 _count_request(method, 0)
                 error = ApiTimeout(f"{method} {path}: no answer in time ({type(exc).__name__})")
@@ -248,7 +268,7 @@ class ApiClient:
             if not self._retriable(method, error) or attempt >= self.settings.retry_attempts:
                 raise error
             delay = self._delay(attempt - 1, error)
-            if anyio.current_time() + delay - started > self.settings.retry_timeout:
+            if current_time() + delay - started > self.settings.retry_timeout:
                 raise error
             logger.debug("Retrying %s in %.2fs after: %s", path, delay, error)
             await anyio.sleep(delay)
@@ -575,7 +595,7 @@ class ApiClient:
         The session returned stays in use until the caller gives it to
         :meth:`_release_session`, after closing the response.
         """
-        started = anyio.current_time()
+        started = current_time()
         attempt = 0
         reauthenticated = False
         while True:
@@ -620,7 +640,7 @@ class ApiClient:
             if not self._retriable("GET", error) or attempt >= self.settings.retry_attempts:
                 raise error
             delay = self._delay(attempt - 1, error)
-            if anyio.current_time() + delay - started > self.settings.retry_timeout:
+            if current_time() + delay - started > self.settings.retry_timeout:
                 raise error
             logger.debug("Retrying %s in %.2fs after: %s", path, delay, error)
             await anyio.sleep(delay)

@@ -32,6 +32,7 @@ import httpx
 import sniffio
 import trio
 
+from trikopf._util.clock import current_time
 from trikopf.client.transport import NetworkBackends, as_httpx_error
 
 __all__ = ["Http11Pool", "LeanResponse"]
@@ -275,14 +276,14 @@ class Http11Pool:
                 raise
             if keep and not self._closed:
                 conn.reused = True
-                conn.idle_since = anyio.current_time()
+                conn.idle_since = current_time()
                 self._idle.append(conn)
             else:
                 await _close(conn)
             return response
 
     async def _take_idle(self) -> _Connection | None:
-        now = anyio.current_time()
+        now = current_time()
         while self._idle and now - self._idle[0].idle_since > self._keepalive_expiry:
             await _close(self._idle.pop(0))  # the least recently used: not needed for long
         while self._idle:
