@@ -165,11 +165,14 @@ def detect_change_cause(
     prefix: str,
     initial: bool = False,
     essence_limit: int | None = None,
+    initial_create: bool | None = None,
 ) -> ChangeCause:
     """Decide the cause of one round from the event and the body.
 
     ``stored_essence`` is the annotation's value (``None`` if absent). The current essence is
-    computed only when the object is not being deleted.
+    computed only when the object is not being deleted. ``initial_create``, if given, is the
+    ``initial`` of a creation instead of ``initial`` (an object born while the operator runs is
+    first seen, but not resumed).
     """
     if event_type == "DELETED":
         return ChangeCause(reason=Reason.GONE, initial=initial)
@@ -181,6 +184,8 @@ def detect_change_cause(
     new = essence_of(body, prefix=prefix)
     encoded = encode_essence(new, limit=essence_limit)
     if stored_essence is None:
+        if initial_create is not None:
+            initial = initial_create
         return ChangeCause(
             reason=Reason.CREATE, initial=initial, new=new, diff=diff(None, new), essence=encoded
         )

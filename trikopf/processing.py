@@ -435,18 +435,18 @@ async def _process_round(
     # A cause that began on first sight stays "initial" until it is finished, so that resume
     # handlers being retried are not forgotten in the following rounds (or after a restart).
     continued = stored_progress is not None and Progress.decode(stored_progress, now=0.0).initial
+    initial = not state.seen or continued
     cause = detect_change_cause(
         event_type=event.type,
         body=raw,
         finalizer=finalizer,
         stored_essence=annotations.get(essence_key),
         prefix=prefix,
-        initial=not state.seen or continued,
+        initial=initial,
         essence_limit=persistence.essence_limit,
-    )
-    if cause.reason is Reason.CREATE and cause.initial and not (event.listed or continued):
         # Born on the watch stream while we run: a plain creation, not a resumed object.
-        cause = attrs.evolve(cause, initial=False)
+        initial_create=initial and (event.listed or continued),
+    )
     state.seen = True
     if cause.reason is Reason.FREE or cause.reason is Reason.GONE:
         return ProcessingOutcome()

@@ -75,15 +75,19 @@ class K8sEvent:
 def object_ref(body: Mapping[str, Any]) -> dict[str, Any]:
     """A small reference to an object (apiVersion, kind, name, namespace, uid), for Events."""
     meta = body.get("metadata") or {}
-    ref = {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "name": meta.get("name"),
-        "uid": meta.get("uid"),
-    }
-    if meta.get("namespace"):
-        ref["namespace"] = meta["namespace"]
-    return {k: v for k, v in ref.items() if v is not None}
+    ref: dict[str, Any] = {}
+    # (Once per handler outcome that is logged: no intermediate dict to filter.)
+    if (value := body.get("apiVersion")) is not None:
+        ref["apiVersion"] = value
+    if (value := body.get("kind")) is not None:
+        ref["kind"] = value
+    if (value := meta.get("name")) is not None:
+        ref["name"] = value
+    if (value := meta.get("uid")) is not None:
+        ref["uid"] = value
+    if value := meta.get("namespace"):
+        ref["namespace"] = value
+    return ref
 
 
 @attrs.define(eq=False)
