@@ -77,6 +77,19 @@ async def test_events_over_the_rate_limit_are_dropped_not_queued(
     assert len(warnings) == 1  # one line for the lot, not one per Event
 
 
+async def test_an_event_that_the_rate_cannot_cover_is_dropped_at_once_unless_it_folds() -> None:
+    recorder = Recorder(expected=2)
+    poster = EventPoster(client=recorder, settings=settings(batch_window=0, rate_limit=2))
+    for message in ("m0", "m1", "m2"):
+        poster.post_nowait(BODY, type="Normal", reason="R", message=message)
+    assert poster.dropped == 1  # the third distinct one: the next batch has two tokens at most
+    poster.post_nowait(BODY, type="Normal", reason="R", message="m0")
+    assert poster.dropped == 1  # identical to a queued one: folded, not dropped
+    await poster.flush()
+    assert sorted(recorder.posted) == [("Normal", "R", "m0 (x2)"), ("Normal", "R", "m1")]
+    assert (poster.posted, poster.dropped) == (3, 1)
+
+
 async def test_a_full_queue_drops_new_events() -> None:
     recorder = Recorder(expected=1)
     poster = EventPoster(client=recorder, settings=settings(queue_size=2))

@@ -18,7 +18,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -99,7 +98,9 @@ class EventPoster:
 
     client: EventClient
     settings: OperatorSettings | PostingSettings = attrs.field(factory=OperatorSettings)
-    _queue: deque[K8sEvent] = attrs.field(factory=deque, init=False)
+    # Queued Events folded as they come: (uid, name, type, reason, message) → [event, count],
+    # in the order of their first arrival.
+    _queue: dict[tuple[Any, ...], list[Any]] = attrs.field(factory=dict, init=False)
     _wakeup: anyio.Event | None = attrs.field(default=None, init=False)
     _loop_thread: int | None = attrs.field(default=None, init=False)
     _tokens: float = attrs.field(default=0.0, init=False)
@@ -124,24 +125,38 @@ class EventPoster:
         """
         if not self._posting.enabled:
             return
-        if "metadata" in involved:
-            involved = object_ref(involved)
         if len(message) > _MAX_MESSAGE:
             message = message[: _MAX_MESSAGE - 1] + "…"
-        item = K8sEvent(involved=involved, type=type, reason=reason, message=message)
         if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
             try:
-                anyio.from_thread.run_sync(self._enqueue, item)
+                anyio.from_thread.run_sync(self._enqueue, involved, type, reason, message)
             except RuntimeError:  # not a thread that the event loop started
                 logger.debug("Event dropped: posted from a foreign thread: %s", message)
             return
-        self._enqueue(item)
+        self._enqueue(involved, type, reason, message)
 
-    def _enqueue(self, item: K8sEvent) -> None:
-        if len(self._queue) >= self._posting.queue_size:
-            self._drop(1, "the queue is full", item.message)
+    def _enqueue(self, involved: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        # Folded into an identical queued Event, or dropped at once when it cannot be posted:
+        # the next batch posts at most floor(rate_limit) distinct Events (the bucket holds no
+        # more tokens than that), in the order they came, so one arriving behind as many is
+        # dropped now rather than queued, folded and dropped then (a burst of objects).
+        ref = (involved.get("metadata") or {}) if "metadata" in involved else involved
+        key = (ref.get("uid"), ref.get("name"), type, reason, message)
+        queue = self._queue
+        entry = queue.get(key)
+        if entry is not None:
+            entry[1] += 1
             return
-        self._queue.append(item)
+        posting = self._posting
+        if len(queue) >= posting.queue_size:
+            self._drop(1, "the queue is full", message)
+            return
+        if len(queue) >= int(posting.rate_limit):
+            self._drop(1, "over the rate limit", message)
+            return
+        if "metadata" in involved:
+            involved = object_ref(involved)
+        queue[key] = [K8sEvent(involved=involved, type=type, reason=reason, message=message), 1]
         if self._wakeup is not None:
             self._wakeup.set()
 
@@ -172,15 +187,8 @@ class EventPoster:
         await self._post_batch(self._drain())
 
     def _drain(self) -> list[tuple[K8sEvent, int]]:
-        folded: dict[tuple[Any, ...], list[Any]] = {}
-        while self._queue:
-            item = self._queue.popleft()
-            entry = folded.get(item.key())
-            if entry is None:
-                folded[item.key()] = [item, 1]
-            else:
-                entry[1] += 1
-        return [(item, count) for item, count in folded.values()]
+        queue, self._queue = self._queue, {}
+        return [(item, count) for item, count in queue.values()]
 
     def _drop(self, count: int, why: str, message: str) -> None:
         # One warning per interval, not one per Event: a flood of drops must not flood the log.
