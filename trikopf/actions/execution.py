@@ -278,4 +278,4 @@ async def _execute_handler(
             f"Handler {hid!r} failed with an exception: {text}.",
         )
     logger.info(f"Handler {hid!r} succeeded.", extra={"reason": "Success"})
-    return Outcome(state=attrs.evolve(state, done=True, delayed=None, message=None), result=result)
+    return Outcome(state=state.succeeded(), result=result)

@@ -59,6 +59,16 @@ class HandlerState:
     def finished(self) -> bool:
         return self.done or self.failed
 
+    def succeeded(self) -> HandlerState:
+        """This state after a successful call: done, nothing delayed, no message.
+
+        The same as ``attrs.evolve(state, done=True, delayed=None, message=None)``, at a third of
+        its cost (once per successful handler call).
+        """
+        return HandlerState(
+            started=self.started, retries=self.retries, done=True, failed=self.failed
+        )
+
     def to_raw(self) -> dict[str, Any]:
         raw: dict[str, Any] = {"started": format_time(self.started)}
         if self.retries:
