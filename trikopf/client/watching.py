@@ -11,6 +11,7 @@ import attrs
 import httpcore
 import httpx
 
+from trikopf.client import jsonlib
 from trikopf.client.errors import (
     ApiConnectionError,
     ApiError,
@@ -144,12 +145,27 @@ class WatchStream:
         receive brought in one loop, then calls :meth:`receive_more`. Mixing it with ``async
         for`` is fine: each event is delivered once, in order. An ``ERROR`` event raises here.
         """
+        loads = jsonlib.loads
         make = self._event
-        while self._index < len(self._ready):
+        while self._index < len(self._ready):  # re-read: ``async for`` may take some too
             line = self._ready[self._index]
             self._index += 1
-            raw = self._parse(line)
-            if raw is not None:
+            # The usual event inline (one parse, no call per step); anything else (a blank
+            # or broken line, an ERROR, a missing type or object) goes the checked way.
+            try:
+                raw = loads(line)
+            except ValueError:
+                raw = None
+            if type(raw) is not dict:
+                raw = self._parse(line)  # None for a blank line; raises for anything else
+                if raw is None:
+                    continue
+            kind = raw.get("type")
+            obj = raw.get("object")
+            if type(obj) is dict and type(kind) is str and kind != "ERROR":
+                self._last = obj
+                yield WatchEvent(kind, obj)
+            else:
                 yield make(raw)
 
     async def receive_more(self) -> bool:
