@@ -29,6 +29,14 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     something is logged: most handlers never log.
     """
 
+    # Class-level defaults: an instance sets only what differs (one is made per raw event).
+    logger: logging.Logger = _base
+    merge_extra = False
+    _extra: Mapping[str, object] | None = None
+    _prefix_text: str | None = None
+    _poster: EventPoster | None = None
+    _post_level: int = logging.INFO
+
     def __init__(
         self,
         body: Mapping[str, Any],
@@ -37,14 +45,13 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         level: int = logging.INFO,
         logger: logging.Logger = _base,
     ) -> None:
-        # LoggerAdapter.__init__'s work, without a call: this runs once per event.
-        self.logger = logger
-        self.merge_extra = False
-        self._extra: Mapping[str, object] | None = None
+        # LoggerAdapter.__init__'s work, without a call, and only what is not the default.
         self._body = body
-        self._poster = poster
-        self._post_level = level
-        self._prefix_text: str | None = None
+        if poster is not None:
+            self._poster = poster
+            self._post_level = level
+        if logger is not _base:
+            self.logger = logger
 
     @property
     def extra(self) -> Mapping[str, object] | None:
