@@ -796,7 +796,7 @@ def prepare_raw_handler(
         if kind not in _RAW_TYPES or not plans:
             return
         raw = event.object
-        olog = ObjectLogger(raw, poster=post_to, level=level)
+        olog = ObjectLogger(raw, post_to, level)  # by position: no kwargs dict per event
         patch = Patch()
         # As in Kopf: objects found by a listing (the first one, or a relist) come with no type.
         shown = None if event.listed else kind

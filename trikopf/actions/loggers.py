@@ -40,12 +40,14 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def __init__(
         self,
         body: Mapping[str, Any],
-        *,
         poster: EventPoster | None = None,
         level: int = logging.INFO,
+        *,
         logger: logging.Logger = _base,
     ) -> None:
         # LoggerAdapter.__init__'s work, without a call, and only what is not the default.
+        # (``poster`` and ``level`` may be given by position: a class call with keywords
+        # builds a dict of them, once per raw event.)
         self._body = body
         if poster is not None:
             self._poster = poster
@@ -171,4 +173,4 @@ def object_logger(
     body: Mapping[str, Any], *, poster: EventPoster | None, level: int = logging.INFO
 ) -> ObjectLogger:
     """The logger handed to handlers of this object (see :class:`ObjectLogger`)."""
-    return ObjectLogger(body, poster=poster, level=level)
+    return ObjectLogger(body, poster, level)
