@@ -124,4 +124,5 @@ async def test_kubectl_shows_the_allocated_address(kubectl: Kubectl) -> None:
     assert header.split()[:5] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"]
     assert columns[1] == "NodePort"
     assert ipaddress.ip_address(columns[2]) in ipaddress.ip_network("10.96.0.0/12")
-    assert columns[4].startswith("8080:3") and columns[4].endswith("/TCP")
+    assert columns[4].startswith("8080:3")
+    assert columns[4].endswith("/TCP")
