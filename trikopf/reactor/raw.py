@@ -199,7 +199,7 @@ class RawDispatcher:
                             )
                         self._handled += 1
                         self._pending -= 1
-                        if self._gate.waited_on and self._pending * 2 <= (self.backlog_limit or 0):
+                        if self._pending * 2 <= (self.backlog_limit or 0) and self._gate.waited_on:
                             self._gate.release()
                         streak += 1
                         if streak >= STEP_EVENTS:
