@@ -19,7 +19,7 @@ import datetime
 import logging
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -780,7 +780,7 @@ def prepare_raw_handler(
     client: PatchClient | None = None,
     memo: Any = None,
     poster: EventPoster | None = None,
-) -> Callable[[WatchEvent], Awaitable[None]]:
+) -> Callable[[WatchEvent], Coroutine[Any, Any, None]]:
     """:func:`handle_raw_event` for one resource, with what is the same for every event resolved once.
 
     The reactor calls the returned function for every raw event of the resource (the hot path
