@@ -10,8 +10,10 @@ object uid, at most one worker task in the task group it is given. The worker:
 - honours the round's requested delay (a retry): it sleeps until then, or until a new event
   wakes it early;
 - exits after ``idle_timeout`` with nothing to do, even while tasks run in its object scope;
-  its small per-object state stays in a dict until the object is deleted, and a scope with
-  running tasks stays with it (parked by uid) until they end or the next worker takes it over;
+  its small per-object state stays in a dict until the object is deleted (or, if it says only
+  that the object was seen, is dropped and the uid kept as a hash), and a scope with running
+  tasks stays with it (parked by uid) until they end or the next worker takes it over; while
+  it waits, it keeps the object's last body as compact JSON;
 - waits its batch window and its idle timeout on an event that the supervisor's clock (one
   task per supervisor, only while such waits run) sets when they are due: both are the same
   length for every object, so the running waits form two queues in deadline order, and a
@@ -45,6 +47,7 @@ import trio
 from trikopf._util.backlog import BacklogGate
 from trikopf._util.clock import current_time
 from trikopf._util.instruments import Instruments, current_instruments
+from trikopf._util.memory import HashedKeys
 from trikopf._util.tasks import start_soon_lean
 from trikopf.client import jsonlib
 from trikopf.structs import WatchEvent
@@ -318,7 +321,12 @@ class ResourceSupervisor(Generic[S]):
     settles: Callable[[WatchEvent, S], bool] | None = None
     # Backpressure: the watcher stops reading while this many events wait for or are in a round.
     backlog_limit: int | None = None
+    # An idle object whose state says only that it was seen (``idle_state``) keeps no state:
+    # its uid is remembered as a hash, and ``seen_state`` makes its state again when it is busy.
+    idle_state: Callable[[S], bool] | None = None
+    seen_state: Callable[[], S] | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
+    _seen: HashedKeys = attrs.field(factory=HashedKeys, init=False)
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     # Objects without a worker whose scope still runs tasks (daemons, timers).
     _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
@@ -354,6 +362,10 @@ class ResourceSupervisor(Generic[S]):
             if state is not None and settles(event, state):
                 if slot is not None:
                     slot.last = event  # the newest body: what a restarted tree would re-run
+                    if slot.pending is None:
+                        self._compact(slot)  # an idle worker keeps it as JSON
+                elif uid not in self._parked:
+                    self._forget_idle(uid)  # its worker left before its echo came back
                 return
         if slot is None:
             slot = self._parked.pop(uid, None)
@@ -416,19 +428,46 @@ class ResourceSupervisor(Generic[S]):
     def _park(self, slot: _Slot) -> None:
         """The worker exits; its scope stays with the object while tasks run in it."""
         if slot.scope is not None and slot.scope.active and not self._stopping:
-            last = slot.last
-            if last is not None:
-                try:
-                    kept = jsonlib.dumps(last.object)
-                except (TypeError, ValueError):
-                    pass  # not plain JSON (a body made in-process): it stays parsed
-                else:
-                    slot.kept = (last.type, last.listed, kept)
-                    slot.last = None
+            self._compact(slot)
             self._slots.pop(slot.uid, None)
             self._parked[slot.uid] = slot
         else:
             self._slots.pop(slot.uid, None)
+            self._forget_idle(slot.uid)
+
+    def _forget_idle(self, uid: str) -> None:
+        """An object without worker or tasks: drop its state if it says only "seen"."""
+        idle = self.idle_state
+        state = self._states.get(uid)
+        if idle is not None and self.seen_state is not None and state is not None and idle(state):
+            # Nothing of the object stays but a hash: the state, the uid string and the
+            # slot were made during the burst, and would keep its arenas.
+            del self._states[uid]
+            self._seen.add(uid)
+
+    def _new_state(self, uid: str) -> S:
+        if self.seen_state is not None and self._seen.discard(uid):
+            return self.seen_state()
+        return self.new_state()
+
+    @staticmethod
+    def _compact(slot: _Slot) -> None:
+        """Keep the slot's last event as compact JSON (about a fifth of its parsed size).
+
+        Between rounds the last body is needed only for a restart after a bug or a relist
+        that misses the object; a burst's idle workers would otherwise hold thousands of
+        parsed bodies until they exit.
+        """
+        last = slot.last
+        if last is None:
+            return
+        try:
+            # A copy of the serialiser's result: its buffer may keep room to spare.
+            kept = bytes(memoryview(jsonlib.dumps(last.object)))
+        except (TypeError, ValueError):
+            return  # not plain JSON (a body made in-process): it stays parsed
+        slot.kept = (last.type, last.listed, kept)
+        slot.last = None
 
     @staticmethod
     def _last(slot: _Slot) -> WatchEvent | None:
@@ -461,6 +500,8 @@ class ResourceSupervisor(Generic[S]):
                 self.dispatch(WatchEvent(type="DELETED", object=body.object))
             elif slot is None:
                 del self._states[uid]
+        if self._seen:
+            self._seen = HashedKeys(uid for uid in present if uid in self._seen)
 
     def stop(self) -> None:
         """Refuse new events; wake every worker so that it exits after its current round."""
@@ -491,7 +532,9 @@ class ResourceSupervisor(Generic[S]):
     def statistics(self) -> SupervisorStatistics:
         """How many objects are known, how many hold a task, and how many rounds ran."""
         return SupervisorStatistics(
-            objects=len(self._states.keys() | self._slots.keys() | self._parked.keys()),
+            objects=len(self._states.keys() | self._slots.keys() | self._parked.keys())
+            + len(self._seen)
+            - sum(uid in self._seen for uid in self._slots),  # a worker starting again
             workers=len(self._slots),
             rounds=self._rounds,
             restarts=self._restarts,
@@ -697,7 +740,7 @@ class ResourceSupervisor(Generic[S]):
                 await self._run_raw(slot)
                 state = self._states.get(slot.uid)
                 if state is None:
-                    state = self._states[slot.uid] = self.new_state()
+                    state = self._states[slot.uid] = self._new_state(slot.uid)
                 if self.limiter is not None:
                     async with self.limiter:
                         self._report_start(slot)
@@ -709,6 +752,8 @@ class ResourceSupervisor(Generic[S]):
                 self._released()
             self._rounds += 1
             retry_at = None if delay is None else current_time() + max(delay, 0.0)
+            if retry_at is None and event.type != "DELETED" and slot.pending is None:
+                self._compact(slot)  # it may wait long for the next event: no parsed body
 
             if event.type == "DELETED":
                 # The object is gone: its tree ends, its memory is dropped.
