@@ -120,3 +120,43 @@ async def test_a_waiting_worker_still_has_its_last_body_for_a_relist_that_misses
         assert supervisor.statistics().objects == 0
         supervisor.stop()
     assert rounds.bodies == [body, body]  # the DELETED round got the last body back
+
+
+class Source:
+    """What an engine hands the scope as its body source: the newest body it keeps."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, Any] = {}
+
+
+async def test_a_parked_object_with_a_body_source_restarts_on_the_body_kept_there() -> None:
+    bodies: list[dict[str, Any]] = []
+    fail = anyio.Event()
+    source = Source()
+
+    async def task() -> None:
+        await fail.wait()
+        if len(bodies) == 1:  # only the first one: the restarted tree's task then sleeps
+            raise RuntimeError("a bug in a task of the object")
+        await anyio.sleep_forever()
+
+    async def process(ev: WatchEvent, state: ObjectState, scope: ObjectScope) -> None:
+        bodies.append(ev.object)
+        source.raw = ev.object  # what an engine does in every round
+        scope.body_source = source
+        if ev.type == "ADDED":
+            scope.start_soon(task)
+
+    body = {"metadata": {"uid": "a", "name": "a", "resourceVersion": "3"}, "spec": {"x": 1}}
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, ObjectState, idle_timeout=5.0)
+        supervisor.dispatch(WatchEvent(type="ADDED", object=body))
+        await anyio.sleep(10.0)
+        assert supervisor.statistics().parked == 1
+        assert supervisor._parked["a"].kept == ("ADDED", False, None)  # no copy of its own
+        fail.set()
+        await anyio.sleep(1.0)
+        supervisor.stop()
+        tg.cancel_scope.cancel()  # the restarted tree's task sleeps on
+    assert bodies == [body, body]
+    assert bodies[1] is body  # read back from the source, not parsed from a copy

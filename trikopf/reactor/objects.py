@@ -34,7 +34,7 @@ import functools
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -53,6 +53,7 @@ from trikopf.client import jsonlib
 from trikopf.structs import WatchEvent
 
 __all__ = [
+    "BodySource",
     "ObjectScope",
     "ProcessFn",
     "RawFn",
@@ -96,6 +97,14 @@ async def open_task_spawner(task_group: anyio.abc.TaskGroup) -> AsyncIterator[Ta
         yield cast(TaskSpawner, task_group)
 
 
+class BodySource(Protocol):
+    """Something that keeps an object's newest body (an engine's live body of the object)."""
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The newest body the engine saw (the body of the object's last round)."""
+
+
 @attrs.define(eq=False)
 class ObjectScope:
     """The task tree of one live object: where daemons and timers of that object run.
@@ -119,6 +128,10 @@ class ObjectScope:
 
     The tasks run in the task group of the (resource, namespace), each in its own cancel scope
     that this object holds: an object without tasks costs no task group at all.
+
+    An engine that keeps the object's newest body anyway (updated in every round) may say so
+    in :attr:`body_source`: between rounds the supervisor then reads the last body from there
+    (a restart after a bug, a relist that misses the object) instead of keeping its own copy.
     """
 
     uid: str
@@ -132,6 +145,9 @@ class ObjectScope:
     _more_cancel_scopes: set[anyio.CancelScope] | None = None
     _cancelled: bool = False
     _stopping: anyio.Event | None = None
+    # Set by an engine that keeps the object's newest body for its tasks anyway (daemons'
+    # live bodies): the supervisor then keeps no copy of its own between rounds.
+    body_source: BodySource | None = None
 
     @property
     def stopping(self) -> anyio.Event:
@@ -258,7 +274,8 @@ class _Slot:
     last: WatchEvent | None = None
     # While parked (no worker, daemons/timers running): the last event as compact JSON instead
     # of its parsed body, parsed again only if the tree restarts: (type, listed, bytes).
-    kept: tuple[str, bool, bytes] | None = None
+    # The JSON is None when the scope's body source keeps the body (a daemon's live body).
+    kept: tuple[str, bool, bytes | None] | None = None
     raw: list[WatchEvent] | None = None
     # Exists only while the worker waits: a busy or fresh object allocates no event.
     waiter: anyio.Event | None = None
@@ -461,6 +478,10 @@ class ResourceSupervisor(Generic[S]):
         last = slot.last
         if last is None:
             return
+        if slot.scope is not None and slot.scope.body_source is not None:
+            slot.kept = (last.type, last.listed, None)  # the engine keeps it: no copy here
+            slot.last = None
+            return
         try:
             # A copy of the serialiser's result: its buffer may keep room to spare.
             kept = bytes(memoryview(jsonlib.dumps(last.object)))
@@ -474,7 +495,13 @@ class ResourceSupervisor(Generic[S]):
         """The object's last event (parsed again from its compact JSON if the slot was parked)."""
         kept = slot.kept
         if slot.last is None and kept is not None:
-            slot.last = WatchEvent(type=kept[0], object=jsonlib.loads(kept[2]), listed=kept[1])
+            data = kept[2]
+            if data is not None:
+                slot.last = WatchEvent(type=kept[0], object=jsonlib.loads(data), listed=kept[1])
+            elif slot.scope is not None and slot.scope.body_source is not None:
+                raw = slot.scope.body_source.raw
+                body = raw if isinstance(raw, dict) else dict(raw)
+                slot.last = WatchEvent(type=kept[0], object=body, listed=kept[1])
         slot.kept = None
         return slot.last
 
