@@ -19,11 +19,14 @@ import copy
 import datetime
 import logging
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
 import attrs
+import sniffio
+import trio
 
 from trikopf._util.runlocal import RunLocal
 from trikopf.actions.execution import Defaults, execute_handler
@@ -86,30 +89,55 @@ def _write_limiter(settings: OperatorSettings) -> _WriteSlot:
     limiters = _WRITES.get()
     limiter = limiters.get(limit)
     if limiter is None:
-        limiter = limiters[limit] = _WriteSlot(anyio.CapacityLimiter(limit))
+        limiter = limiters[limit] = _WriteSlot(limit)
     return limiter
 
 
 class _WriteSlot:
-    """``async with``: one of the bounded write slots; takes a free one without a checkpoint.
+    """``async with``: one of ``limit`` write slots, first come first served.
 
-    The write that follows is a checkpoint of its own; only a full limiter waits (first come,
-    first served, as :class:`anyio.CapacityLimiter` queues).
+    A free slot is taken without a checkpoint (the write that follows is a checkpoint of its
+    own). When all are taken, the round waits on an event of its own in a queue, and a round
+    that leaves hands its slot straight to the first one waiting: no borrower bookkeeping, no
+    parking lot, one event per wait. A waiter cancelled after it was handed the slot hands it
+    on. Synchronous bookkeeping only: safe on Trio and asyncio alike (one event loop).
     """
 
-    __slots__ = ("limiter",)
+    __slots__ = ("_event", "_limit", "_used", "_waiters")
 
-    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
-        self.limiter = limiter
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._waiters: deque[anyio.Event | trio.Event] = deque()
+        # Made in the event loop it serves (one per run): Trio's own event skips AnyIO's
+        # backend lookup per wait.
+        self._event: Callable[[], anyio.Event | trio.Event] = (
+            trio.Event if sniffio.current_async_library() == "trio" else anyio.Event
+        )
 
     async def __aenter__(self) -> None:
+        if self._used < self._limit and not self._waiters:
+            self._used += 1
+            return
+        waiter = self._event()
+        self._waiters.append(waiter)
         try:
-            self.limiter.acquire_nowait()
-        except anyio.WouldBlock:
-            await self.limiter.acquire()
+            await waiter.wait()
+        except BaseException:
+            if waiter.is_set():
+                self._hand_on()  # handed the slot, but leaving: the next one gets it
+            else:
+                self._waiters.remove(waiter)
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.limiter.release()
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()  # the slot passes on: still taken
+        else:
+            self._used -= 1
 
 
 def _shared_memo(memo: Any) -> Any:
@@ -221,7 +249,7 @@ def settle_own_echo(event: WatchEvent, state: Any) -> bool:
 
     The same test that ends such a round at once in :func:`process_event` (``state.echo``, see
     :class:`ObjectState`), made synchronously when the event arrives, so that the reactor need
-    not wake the object's worker for it. When it answers ``True`` it has consumed the echo
+    not queue the object for a round. When it answers ``True`` it has consumed the echo
     (the state is as after that round); any other event leaves the state untouched. A relisted
     body is never settled here. Never awaits.
     """

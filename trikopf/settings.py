@@ -97,8 +97,9 @@ class ProcessingSettings:
 
     - ``worker_limit``: how many objects may run a processing round at the same time
       (``None``: no limit). Rounds of one object never overlap regardless of this.
-    - ``idle_timeout``: an object supervisor with no events, no pending retry and nothing else
-      to run for this long exits and frees its task; the next event starts a new one (seconds).
+    - ``idle_timeout``: a round worker of a (resource, namespace) pool with no object to serve
+      for this long exits; the pool grows again when rounds wait (seconds). Objects themselves
+      hold no task between rounds.
     - ``batch_window``: after an event arrives, wait this long for more events of the same
       object and process only the newest body (coalescing of bursts; seconds, 0 disables).
     - ``grace_period``: on stop, running rounds get this long to finish before they are

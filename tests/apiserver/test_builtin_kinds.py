@@ -97,3 +97,26 @@ async def test_pods_start_pending_and_deployments_drop_status_on_create(
     )
     assert "status" not in deployment.json()
     assert deployment.json()["metadata"]["generation"] == 1
+
+
+async def test_every_namespace_has_a_default_service_account_made_again_when_deleted(
+    apiserver: ApiServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=apiserver.url) as client:
+        for name in ("default", "kube-system", "kube-public"):
+            found = await client.get(f"/api/v1/namespaces/{name}/serviceaccounts/default")
+            assert found.status_code == 200, name
+        assert (
+            await client.post("/api/v1/namespaces", json={"metadata": {"name": "team"}})
+        ).status_code == 201
+        accounts = "/api/v1/namespaces/team/serviceaccounts"
+        listed = (await client.get(accounts)).json()["items"]
+        assert [a["metadata"]["name"] for a in listed] == ["default"]
+        first_uid = listed[0]["metadata"]["uid"]
+        assert (await client.delete(f"{accounts}/default")).status_code == 200
+        again = (await client.get(f"{accounts}/default")).json()
+        assert again["metadata"]["uid"] != first_uid
+        # A namespace being deleted takes its account along, and nothing makes it again.
+        assert (await client.delete("/api/v1/namespaces/team")).status_code == 200
+        assert (await client.get("/api/v1/namespaces/team")).status_code == 404
+        assert (await client.get(f"{accounts}/default")).status_code == 404

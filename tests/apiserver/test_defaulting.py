@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.apiserver.crds import CRDS
@@ -84,3 +86,33 @@ async def test_custom_resources_are_defaulted_on_create_and_patch(
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert patched.json()["spec"] == {"duration": "1m", "replicas": 1, "extra": {"x": "y"}}
+
+
+def test_builtin_workloads_get_their_kinds_defaults_and_keep_what_is_set() -> None:
+    from trikopf.apiserver.defaulting import builtin_defaults
+
+    template = {"spec": {"containers": [{"name": "c", "image": "app@sha256:abc"}]}}
+    stateful: dict[str, Any] = {"spec": {"replicas": 3, "template": template}}
+    builtin_defaults(("apps", "statefulsets"), stateful)
+    assert stateful["spec"]["replicas"] == 3
+    assert stateful["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": 0},
+    }
+    assert stateful["spec"]["podManagementPolicy"] == "OrderedReady"
+    container = stateful["spec"]["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "IfNotPresent"  # pinned by digest
+    daemons: dict[str, Any] = {"spec": {"updateStrategy": {"type": "OnDelete"}}}
+    builtin_defaults(("apps", "daemonsets"), daemons)
+    assert daemons["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    cron: dict[str, Any] = {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {}}}}
+    builtin_defaults(("batch", "cronjobs"), cron)
+    assert cron["spec"]["concurrencyPolicy"] == "Allow"
+    assert cron["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 6
+    sticky: dict[str, Any] = {"spec": {"sessionAffinity": "ClientIP", "ports": [{"port": 80}]}}
+    builtin_defaults(("", "services"), sticky)
+    assert sticky["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    assert sticky["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
+    untouched: dict[str, Any] = {"data": {"a": "1"}}
+    builtin_defaults(("", "configmaps"), untouched)
+    assert untouched == {"data": {"a": "1"}}

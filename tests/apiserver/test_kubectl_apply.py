@@ -181,7 +181,7 @@ async def test_apply_sends_strategic_merge_directives_the_server_follows(
     ]
     container = pod["containers"][0]
     assert container["env"] == [{"name": "C", "value": "3"}, {"name": "A", "value": "10"}]
-    assert container["ports"] == [{"containerPort": 443}]
+    assert container["ports"] == [{"containerPort": 443, "protocol": "TCP"}]
     assert container["volumeMounts"] == [
         {"name": "cfg", "mountPath": "/cfg"},
         {"name": "data", "mountPath": "/data"},

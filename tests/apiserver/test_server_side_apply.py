@@ -513,3 +513,41 @@ async def test_scale_writes_record_the_scale_subresource(client: httpx.AsyncClie
     assert entry["subresource"] == "scale"
     assert entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
     assert "f:replicas" not in fields(stored, "alice")["f:spec"]
+
+
+async def test_service_ports_are_owned_by_port_and_protocol_with_tcp_by_default(
+    client: httpx.AsyncClient,
+) -> None:
+    path = "/api/v1/namespaces/default/services/dns"
+
+    def service(*ports: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "dns"},
+            "spec": {"ports": list(ports)},
+        }
+
+    udp = {"name": "dns", "port": 53, "protocol": "UDP"}
+    await apply(client, path, service(udp), "alice", expect=201)
+    # The same port number over TCP (the default protocol) is another item, not alice's.
+    both = await apply(client, path, service({"name": "dns-tcp", "port": 53}), "bob")
+    assert [(p["name"], p["protocol"]) for p in both["spec"]["ports"]] == [
+        ("dns", "UDP"),
+        ("dns-tcp", "TCP"),  # defaulted by the server, owned by nobody
+    ]
+    assert fields(both, "alice")["f:spec"]["f:ports"] == {
+        'k:{"port":53,"protocol":"UDP"}': {".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}}
+    }
+    assert fields(both, "bob")["f:spec"]["f:ports"] == {
+        'k:{"port":53,"protocol":"TCP"}': {".": {}, "f:name": {}, "f:port": {}}
+    }
+    # Naming the default explicitly is the same item: bob's, so alice conflicts on its name.
+    conflict = await apply(
+        client,
+        path,
+        service(udp, {"name": "x", "port": 53, "protocol": "TCP"}),
+        "alice",
+        expect=409,
+    )
+    assert [c["message"] for c in conflict["details"]["causes"]] == ['conflict with "bob"']

@@ -311,8 +311,8 @@ def merge(live: Any, config: Any, schema: Schema) -> Any:
 
 
 def _merge_map_list(live: list[Any], config: list[Any], keys: tuple[str, ...], item: Schema) -> Any:
-    live_keys = [_key_element(v, keys) for v in live]
-    config_keys = [_key_element(v, keys) for v in config]
+    live_keys = [_key_element(v, keys, item) for v in live]
+    config_keys = [_key_element(v, keys, item) for v in config]
     if None in live_keys or None in config_keys:
         return copy_json(config)
     result = list(live)

@@ -99,11 +99,16 @@ def _from_patch_metadata(meta: Any) -> Schema:
             return {"type": "array", "x-kubernetes-list-type": "set"}
         if meta.merge_key is None:
             return {"type": "array"}
+        keys = meta.apply_keys or ((meta.merge_key, None),)
+        items = dict(_from_patch_metadata(meta.item or {}))
+        defaults = {key: {"default": value} for key, value in keys if value is not None}
+        if defaults:
+            items["properties"] = {**items["properties"], **defaults}
         return {
             "type": "array",
             "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": [meta.merge_key],
-            "items": _from_patch_metadata(meta.item or {}),
+            "x-kubernetes-list-map-keys": [key for key, _ in keys],
+            "items": items,
         }
     properties = {key: _from_patch_metadata(value) for key, value in meta.items()}
     return {"type": "object", "properties": properties}
@@ -176,10 +181,21 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def _key_element(item: Any, keys: tuple[str, ...]) -> str | None:
-    if not isinstance(item, dict) or any(k not in item for k in keys):
+def _key_element(item: Any, keys: tuple[str, ...], item_schema: Schema) -> str | None:
+    """An associative list's item as ``k:<json of its keys>``; a key it omits takes the
+    default of the item's schema (``protocol`` → ``TCP`` for ports), as Kubernetes does.
+    None when a key is missing without a default or is not a scalar."""
+    if not isinstance(item, dict):
         return None
-    fields = {k: item[k] for k in keys}
+    fields: dict[str, Any] = {}
+    for key in keys:
+        if key in item:
+            fields[key] = item[key]
+        else:
+            default = _child(item_schema, key).get("default")
+            if default is None:
+                return None
+            fields[key] = default
     if any(isinstance(v, (dict, list)) for v in fields.values()):
         return None
     return "k:" + _compact(fields)
@@ -195,9 +211,9 @@ def _walk_list(
             out[member] = _NODE
         return
     if kind == "map":
-        elements = [_key_element(item, keys) for item in value]
+        item_schema = _items(schema)
+        elements = [_key_element(item, keys, item_schema) for item in value]
         if None not in elements and len(set(elements)) == len(elements):
-            item_schema = _items(schema)
             for element, item in zip(elements, value, strict=True):
                 assert element is not None
                 child = (*path, element)

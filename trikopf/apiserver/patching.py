@@ -270,6 +270,9 @@ class _List:
     merge_key: str | None = None  # lists of objects merged element by element on this key
     primitive_set: bool = False  # lists of scalars merged as a set (e.g. finalizers)
     item: Mapping[str, Any] | None = None  # metadata of the elements (objects)
+    # Server-side apply keys the list on all of these (its x-kubernetes-list-map-keys), where
+    # the strategic merge patch uses merge_key alone; a key an item omits takes its default.
+    apply_keys: tuple[tuple[str, Any], ...] = ()  # (key, default or None)
 
 
 _Struct = Mapping[str, Any]  # field name -> nested _Struct or _List
@@ -279,7 +282,7 @@ _OBJECT_META: _Struct = {"ownerReferences": _List("uid"), "finalizers": _SET}
 _CONDITIONS = _List("type")
 _CONTAINER: _Struct = {
     "env": _List("name"),
-    "ports": _List("containerPort"),
+    "ports": _List("containerPort", apply_keys=(("containerPort", None), ("protocol", "TCP"))),
     "volumeMounts": _List("mountPath"),
     "volumeDevices": _List("devicePath"),
 }
@@ -319,7 +322,7 @@ _BUILTIN_KINDS: dict[tuple[str, str], _Struct] = {
     },
     ("", "Service"): {
         "metadata": _OBJECT_META,
-        "spec": {"ports": _List("port")},
+        "spec": {"ports": _List("port", apply_keys=(("port", None), ("protocol", "TCP")))},
         "status": {"conditions": _CONDITIONS},
     },
     ("", "ServiceAccount"): {"metadata": _OBJECT_META, "secrets": _List("name")},

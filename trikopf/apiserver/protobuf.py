@@ -1,7 +1,7 @@
 """Kubernetes protobuf request bodies, decoded for the built-in kinds kubectl creates that way.
 
 kubectl >= 1.31 sends the typed objects of ``kubectl create configmap|secret|namespace|
-serviceaccount|deployment|service`` as ``application/vnd.kubernetes.protobuf``: the bytes
+serviceaccount|deployment|service|job|cronjob`` as ``application/vnd.kubernetes.protobuf``: the bytes
 ``k8s\\x00`` followed by a ``runtime.Unknown`` envelope (type meta + the object's message).
 This module turns such a body into the same JSON object kubectl would otherwise have sent.
 
@@ -203,6 +203,42 @@ _MESSAGES: dict[str, dict[int, _Field]] = {
         2: ("maxSurge", "intorstring"),
     },
     "DeploymentStatus": {},
+    # batch/v1
+    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: ("status", "JobStatus")},
+    "JobSpec": {
+        1: ("parallelism", "int!"),
+        2: ("completions", "int!"),
+        3: ("activeDeadlineSeconds", "int!"),
+        4: ("selector", "LabelSelector"),
+        5: ("manualSelector", "bool!"),
+        6: ("template", "PodTemplateSpec"),
+        7: ("backoffLimit", "int!"),
+        8: ("ttlSecondsAfterFinished", "int!"),
+        9: ("completionMode", "string"),
+        10: ("suspend", "bool!"),
+        12: ("backoffLimitPerIndex", "int!"),
+        13: ("maxFailedIndexes", "int!"),
+        14: ("podReplacementPolicy", "string"),
+        15: ("managedBy", "string"),
+    },
+    "JobStatus": {},
+    "CronJob": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "CronJobSpec"),
+        3: ("status", "CronJobStatus"),
+    },
+    "CronJobSpec": {
+        1: ("schedule", "string"),
+        2: ("startingDeadlineSeconds", "int!"),
+        3: ("concurrencyPolicy", "string"),
+        4: ("suspend", "bool!"),
+        5: ("jobTemplate", "JobTemplateSpec"),
+        6: ("successfulJobsHistoryLimit", "int!"),
+        7: ("failedJobsHistoryLimit", "int!"),
+        8: ("timeZone", "string"),
+    },
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec")},
+    "CronJobStatus": {},
 }
 
 _KINDS: dict[tuple[str, str], str] = {
@@ -212,6 +248,8 @@ _KINDS: dict[tuple[str, str], str] = {
     ("v1", "ServiceAccount"): "ServiceAccount",
     ("v1", "Service"): "Service",
     ("apps/v1", "Deployment"): "Deployment",
+    ("batch/v1", "Job"): "Job",
+    ("batch/v1", "CronJob"): "CronJob",
 }
 _TYPE_META: dict[int, _Field] = {1: ("apiVersion", "string"), 2: ("kind", "string")}
 

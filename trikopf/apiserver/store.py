@@ -20,15 +20,18 @@ import anyio
 import attrs
 
 from trikopf.apiserver import errors
+from trikopf.apiserver.defaulting import builtin_defaults
 from trikopf.apiserver.errors import ApiError
 from trikopf.apiserver.events import EVENT_TWINS, convert_event
 from trikopf.apiserver.jsonio import dumps, loads
 from trikopf.apiserver.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType
+from trikopf.apiserver.services import allocate as allocate_service
 from trikopf.apiserver.validation import validate_crd, validate_metadata, validate_name
 
 __all__ = ["DEFAULT_NAMESPACES", "HistoryEvent", "ResourceLog", "Store"]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+SERVICE_ACCOUNT_KEY = ("", "serviceaccounts")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -151,6 +154,7 @@ class Store:
         for name in DEFAULT_NAMESPACES:
             if (("", name)) not in self.bucket(NAMESPACE_KEY):
                 self.create(namespaces, "", {"metadata": {"name": name}})
+            self._ensure_default_service_account(name)
 
     def bucket(self, key: Key) -> dict[tuple[str, str], Obj]:
         bucket = self._data.get(key)
@@ -404,10 +408,26 @@ class Store:
         self._commit(resource, "ADDED", obj, None)
         if resource.key == CRD_KEY:
             self._register_crd(obj)
+        elif resource.key == NAMESPACE_KEY:
+            self._ensure_default_service_account(obj["metadata"]["name"])
         return obj
+
+    def _ensure_default_service_account(self, namespace: str) -> None:
+        """Every open namespace has a ``default`` service account, as a real cluster's
+        service account controller makes it: on the namespace's creation, and again after it
+        is deleted."""
+        accounts = self.registry.get(SERVICE_ACCOUNT_KEY)
+        ns = self.bucket(NAMESPACE_KEY).get(("", namespace))
+        if accounts is None or ns is None or ns["metadata"].get("deletionTimestamp"):
+            return
+        if (namespace, "default") not in self.bucket(SERVICE_ACCOUNT_KEY):
+            self.create(accounts, namespace, {"metadata": {"name": "default"}})
 
     def _prepare_builtin(self, resource: ResourceType, obj: Obj, old: Obj | None) -> None:
         key = resource.key
+        builtin_defaults(key, obj)
+        if key in _JOB_TEMPLATES:
+            _check_job_restart_policy(resource, obj)
         if key == NAMESPACE_KEY:
             obj.setdefault("spec", {})
             obj["spec"]["finalizers"] = ["kubernetes"]
@@ -423,6 +443,8 @@ class Store:
                 for k, v in string_data.items():
                     data[k] = base64.b64encode(str(v).encode()).decode()
             obj.setdefault("type", "Opaque")
+        elif key == ("", "services"):
+            allocate_service(obj, old, self.bucket(key).values())
         elif key == ("", "pods") and old is None:
             obj["status"] = {"phase": "Pending"}
 
@@ -691,6 +713,8 @@ class Store:
                 self._check_foreground(ref["uid"])
         if resource.namespaced and namespace:
             self._check_namespace_finished(namespace)
+        if resource.key == SERVICE_ACCOUNT_KEY and meta.get("name") == "default":
+            self._ensure_default_service_account(namespace)
         if resource.custom:
             self._check_crd_finished(resource)
 
@@ -947,3 +971,34 @@ def _crd_status(crd: Obj, old_status: dict[str, Any] | None = None) -> dict[str,
         "acceptedNames": names,
         "storedVersions": stored_versions,
     }
+
+
+# Where a Job's pod template is, by kind: its pods must not restart in place.
+_JOB_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("batch", "jobs"): ("spec", "template", "spec"),
+    ("batch", "cronjobs"): ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def _check_job_restart_policy(resource: ResourceType, obj: Obj) -> None:
+    """422 for a Job (or a CronJob's job template) whose pods would restart ``Always``."""
+    path = _JOB_TEMPLATES[resource.key]
+    spec: Any = obj
+    for name in path:
+        spec = spec.get(name) if isinstance(spec, dict) else None
+    policy = spec.get("restartPolicy") if isinstance(spec, dict) else None
+    if policy is None or policy in ("OnFailure", "Never"):
+        return
+    field = ".".join((*path, "restartPolicy"))
+    raise errors.invalid(
+        resource.kind,
+        resource.group,
+        str(obj.get("metadata", {}).get("name", "")),
+        [
+            (
+                "FieldValueNotSupported",
+                field,
+                f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
+            )
+        ],
+    )

@@ -23,7 +23,7 @@ name                                   labels                  what
 ``event_to_handler_seconds``           (none)                  histogram: first event of a
                                                                round to the round's start
 ``objects_tracked``                    (none)                  objects known to the watchers
-``objects_busy``                       (none)                  objects holding a task now
+``objects_busy``                       (none)                  objects with a round ahead now
 ``daemons_running``                    (none)                  daemon tasks now
 ``timers_running``                     (none)                  timer tasks now
 =====================================  ======================  =============================
@@ -73,7 +73,7 @@ class _Gauges:
             "trikopf_objects_tracked", "Objects known to the watchers.", value=tracked
         )
         yield GaugeMetricFamily(
-            "trikopf_objects_busy", "Objects that hold a worker task now.", value=busy
+            "trikopf_objects_busy", "Objects with a processing round ahead now.", value=busy
         )
         yield GaugeMetricFamily("trikopf_daemons_running", "Daemon tasks now.", value=daemons)
         yield GaugeMetricFamily("trikopf_timers_running", "Timer tasks now.", value=timers)

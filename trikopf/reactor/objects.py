@@ -1,28 +1,32 @@
-"""One supervisor per object: rounds one at a time, bursts coalesced, idle objects hold no task.
+"""One supervisor per (resource, namespace): rounds one at a time per object, in a pool of workers.
 
 A :class:`ResourceSupervisor` receives the events of one (resource, namespace) watch through
-:meth:`~ResourceSupervisor.dispatch` (synchronous, never blocks the watcher) and keeps, per
-object uid, at most one worker task in the task group it is given. The worker:
+:meth:`~ResourceSupervisor.dispatch` (synchronous, never blocks the watcher). An object with a
+round ahead of it has a small slot, which is in exactly one place at a time: in its batch
+window, in the ready line, in a round, or waiting for a retry. A pool of worker tasks takes
+objects from the ready line, first come first served, and runs one round each:
 
-- runs one processing round at a time; events arriving during a round are coalesced, and the
-  next round sees only the newest body;
-- waits ``batch_window`` after the first event of a burst, so that a burst costs one round;
-- honours the round's requested delay (a retry): it sleeps until then, or until a new event
-  wakes it early;
-- exits after ``idle_timeout`` with nothing to do, even while tasks run in its object scope;
-  its small per-object state stays in a dict until the object is deleted (or, if it says only
-  that the object was seen, is dropped and the uid kept as a hash), and a scope with running
-  tasks stays with it (parked by uid) until they end or the next worker takes it over; while
-  it waits, it keeps the object's last body as compact JSON;
-- waits its batch window and its idle timeout on an event that the supervisor's clock (one
-  task per supervisor, only while such waits run) sets when they are due: both are the same
-  length for every object, so the running waits form two queues in deadline order, and a
-  worker costs no cancel scope, deadline or Cancelled exception per wait;
-- uses the object's :class:`ObjectScope`, the object's share of the tasks where daemons and
-  timers run (started by ``trikopf/engines/`` through the ``process`` callable); deleting the
-  object cancels that scope. A daemon object between events holds its daemons' tasks only: a
-  task of its scope ending, or a bug in one, starts a worker again only when there is a round
-  to run (a bug's restart re-runs the last body).
+- one round per object at a time; events arriving during a round are coalesced, and the
+  next round sees only the newest body (right after the round: those events have waited);
+- a new burst waits ``batch_window`` before its round, so that a burst costs one round; raw
+  (``on.event``) handlers see the burst's first event at once, before the window;
+- a round's requested delay (a retry) runs a round on the last body when it is due, or earlier
+  with the newest body if a new event arrives (a new burst);
+- batch windows and retries are timed by one clock task per supervisor (only while some are
+  timed), not by a task per object: the windows are all the same length, so they form a queue
+  in deadline order, the retries a heap;
+- the pool grows while rounds wait: a worker that takes an object while others are ready and
+  no other worker is free starts one more worker (up to ``max_workers``, the operator's
+  ``worker_limit``), so a slow handler holds up only its own worker, never the objects behind
+  it; a worker exits after ``idle_timeout`` with nothing to do. A worker that runs rounds which
+  never wait lets the event loop run after 32 of them;
+- an idle object holds no task and no slot, only its small state (kept until it is deleted),
+  and not even that if the state says only that the object was seen: then just a hash of its
+  uid is kept (see ``idle_state``);
+  an object whose :class:`ObjectScope` (the object's share of the tasks where daemons and
+  timers run, started by ``trikopf/engines/`` through the ``process`` callable) still runs
+  tasks keeps it, parked by uid, until they end or its next round takes it over; deleting the
+  object cancels that scope.
 
 A bug (an exception escaping a round or the object scope) is logged, and the object's tree is
 restarted after a short backoff; other objects are not affected.
@@ -31,6 +35,7 @@ restarted after a short backoff; other objects are not affected.
 from __future__ import annotations
 
 import functools
+import heapq
 import logging
 import math
 from collections import deque
@@ -40,6 +45,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
 import sniffio
 import trio
@@ -82,12 +88,11 @@ class TaskSpawner(Protocol):
 
 @asynccontextmanager
 async def open_task_spawner(task_group: anyio.abc.TaskGroup) -> AsyncIterator[TaskSpawner]:
-    """Where a supervisor's tasks (object workers, daemons, timers) run, inside ``task_group``.
+    """Where a supervisor's tasks (round workers, its clock, daemons, timers) run, in ``task_group``.
 
     Under Trio a nursery of its own (nested in ``task_group``, so that cancelling the group
     cancels it): AnyIO's task groups wrap every task in a handle with a cancel scope, an event
-    and one more coroutine frame, which costs a worker per object about twice what Trio's own
-    spawn does. Elsewhere ``task_group`` itself. Leaving the block waits for the tasks, as
+    and one more coroutine frame, which costs a task about twice what Trio's own spawn does. Elsewhere ``task_group`` itself. Leaving the block waits for the tasks, as
     leaving a task group does.
     """
     if sniffio.current_async_library() == "trio":
@@ -114,9 +119,9 @@ class ObjectScope:
 
     Contract:
 
-    - Tasks started here belong to the object. They do not keep the object's worker alive: the
+    - Tasks started here belong to the object. They do not keep a round worker busy: the
       supervisor keeps the scope (and the object's last body) while any of them runs, and
-      hands it to the object's next worker.
+      hands it to the object's next round.
     - When the object is deleted (a ``DELETED`` event was processed) the scope is cancelled:
       every task in it stops, nothing outlives the object, and nothing new starts in it.
     - When the operator stops, :attr:`stopping` is set first; tasks should finish on their own
@@ -253,7 +258,9 @@ RawFn = Callable[[WatchEvent], Awaitable[None]]
 class SupervisorStatistics:
     """A snapshot of one supervisor: known objects, live workers, rounds run so far.
 
-    ``parked``: objects without a worker whose scope still runs tasks (daemons, timers);
+    ``workers``: the pool's worker tasks; ``active``: objects with a round ahead of them (in
+    the ready line, in their batch window, in a round, or waiting for a retry);
+    ``parked``: objects with nothing ahead whose scope still runs tasks (daemons, timers);
     ``waiting``: events waiting for their round to start (what backpressure counts).
     """
 
@@ -263,66 +270,74 @@ class SupervisorStatistics:
     restarts: int
     parked: int = 0
     waiting: int = 0
+    active: int = 0
+
+
+# Where a slot is (one place at a time: this is what keeps one round per object at a time).
+_IDLE = 0  # nothing ahead: not held by the supervisor (or parked, with tasks running)
+_WINDOW = 1  # waiting out its batch window (queued in the clock's windows)
+_READY = 2  # in the ready line, for the next free worker
+_RUNNING = 3  # a worker runs its round (or its raw handlers)
+_TIMED = 4  # waiting for a retry, or for the backoff after a bug (queued in the clock's timers)
+
+# Rounds a worker runs in one go without waiting (rounds that never wait included): then it
+# lets the event loop run the watcher and the other tasks.
+_STEP_ROUNDS = 32
+
+
+@attrs.define(eq=False, slots=True)
+class _Sleeper:
+    """A round worker waiting for the ready line, until ``deadline`` at most (its idle timeout)."""
+
+    deadline: float
+    event: anyio.Event = attrs.field(factory=anyio.Event)
+    expired: bool = False  # woken by the clock: the idle timeout passed
 
 
 @attrs.define(eq=False, slots=True)
 class _Slot:
-    """The mailbox of one live worker."""
+    """One object with something ahead of it: its newest event and where it is in the pool."""
 
     uid: str
     pending: WatchEvent | None = None
     last: WatchEvent | None = None
-    # While parked (no worker, daemons/timers running): the last event as compact JSON instead
-    # of its parsed body, parsed again only if the tree restarts: (type, listed, bytes).
+    # While parked (no round ahead, daemons/timers running): the last event as compact JSON
+    # instead of its parsed body, parsed again only if the tree restarts: (type, listed, bytes).
     # The JSON is None when the scope's body source keeps the body (a daemon's live body).
     kept: tuple[str, bool, bytes | None] | None = None
     raw: list[WatchEvent] | None = None
-    # Exists only while the worker waits: a busy or fresh object allocates no event.
-    waiter: anyio.Event | None = None
-    # Exists only while the worker waits out its batch window (set by the supervisor's clock).
-    window: anyio.Event | None = None
-    # Counts the worker's idle waits: the clock wakes a worker only for the wait it timed.
-    waits: int = 0
+    where: int = _IDLE
+    # Bumped whenever the slot moves: a queued window or timer that names an older token is void.
+    token: int = 0
+    raw_first: bool = False  # a new burst: run its raw handlers now, then the batch window
+    retry: bool = False  # timed: a retry (a new event ends it early), not a bug's backoff
+    failures: int = 0  # bugs so far (the backoff doubles)
     arrived: float | None = None  # the first event since the last round (metrics only)
-    scope: ObjectScope | None = None  # made by the first worker; kept while its tasks run
+    scope: ObjectScope | None = None  # made by the first round; kept while its tasks run
 
     def has_pending(self) -> bool:
         # A method, not an attribute test: the value changes across awaits.
         return self.pending is not None
 
-    def wakeup_soon(self) -> None:
-        """Wake the worker if it waits; a busy worker looks at its slot before waiting."""
-        if self.waiter is not None:
-            self.waiter.set()
-
-    async def wait(self) -> None:
-        """Wait until woken: by an event, the object's scope, a stop, or the supervisor's clock."""
-        waiter = self.waiter = anyio.Event()
-        try:
-            await waiter.wait()
-        finally:
-            self.waiter = None
-
-    async def wait_up_to(self, seconds: float) -> None:
-        """Wait until woken or until ``seconds`` pass (no checkpoint before the waiter exists)."""
-        waiter = self.waiter = anyio.Event()
-        try:
-            with anyio.move_on_after(seconds):
-                await waiter.wait()
-        finally:
-            self.waiter = None
-
 
 @attrs.define(eq=False)
 class ResourceSupervisor(Generic[S]):
-    """Dispatches events by uid to per-object workers in ``task_group``.
+    """Dispatches events by uid to a pool of round workers in ``task_group``.
 
-    Starts one worker task per busy object in ``task_group``, and one clock task while batch
-    windows or idle timeouts run, and nothing else. :meth:`stop` makes it refuse new events and
-    lets workers finish their current round and exit; cancelling ``task_group`` cancels
+    Objects with a round ahead wait in one ready line (first come, first served); a pool of
+    worker tasks takes them from it, one round each, so that an object never holds a task of
+    its own. It starts its workers and one clock task (while batch windows or retries are
+    timed) in ``task_group``, and nothing else. :meth:`stop` makes it refuse new events and
+    lets the running rounds finish; the workers exit then. Cancelling ``task_group`` cancels
     everything at once. With ``backlog_limit`` it tells the watcher (:meth:`congested`,
     :meth:`wait_uncongested`) to stop reading while that many events wait for their round or
     are in a round that has not ended.
+
+    The pool grows as rounds wait: a worker that takes an object while others are ready and no
+    other worker is free starts one more worker, so a slow handler holds up only the worker it
+    runs in, never the objects behind it (up to ``max_workers``, ``None``: no bound; the
+    operator passes ``settings.processing.worker_limit``). A worker with nothing to do for
+    ``idle_timeout`` exits.
     """
 
     task_group: TaskSpawner | anyio.abc.TaskGroup
@@ -333,19 +348,21 @@ class ResourceSupervisor(Generic[S]):
     idle_timeout: float = 5.0
     batch_window: float = 0.0
     name: str = "objects"
-    # Answers, when an event arrives for an object whose worker has nothing queued, whether it
-    # needs no round at all (our own PATCH coming back); may update the state it is given.
+    # Answers, when an event arrives for an object with nothing queued, whether it needs no
+    # round at all (our own PATCH coming back); may update the state it is given.
     settles: Callable[[WatchEvent, S], bool] | None = None
     # Backpressure: the watcher stops reading while this many events wait for or are in a round.
     backlog_limit: int | None = None
+    max_workers: int | None = None
     # An idle object whose state says only that it was seen (``idle_state``) keeps no state:
-    # its uid is remembered as a hash, and ``seen_state`` makes its state again when it is busy.
+    # its uid is remembered as a hash, and ``seen_state`` makes its state again for a round.
     idle_state: Callable[[S], bool] | None = None
     seen_state: Callable[[], S] | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
     _seen: HashedKeys = attrs.field(factory=HashedKeys, init=False)
+    # Objects with a round ahead (ready, in a window, running, or waiting for a retry).
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
-    # Objects without a worker whose scope still runs tasks (daemons, timers).
+    # Objects with nothing ahead whose scope still runs tasks (daemons, timers).
     _parked: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     _waiting: int = attrs.field(default=0, init=False)  # events queued or in a round
     _gate: BacklogGate = attrs.field(factory=BacklogGate, init=False)
@@ -353,18 +370,27 @@ class ResourceSupervisor(Generic[S]):
     _rounds: int = attrs.field(default=0, init=False)
     _restarts: int = attrs.field(default=0, init=False)
     _instruments: Instruments | None = attrs.field(factory=current_instruments, init=False)
-    # The clock: batch windows and idle timeouts are the same length for every object, so
-    # the waits that run now form two queues in deadline order, and one task (the clock)
-    # ends them when they are due. A worker waits on an event, not on a deadline of its own:
-    # no cancel scope and no Cancelled exception per wait.
-    _windows: deque[tuple[float, _Slot]] = attrs.field(factory=deque, init=False)
-    _idles: deque[tuple[float, _Slot, int]] = attrs.field(factory=deque, init=False)
+    # The pool: the ready line, the workers, and the event that free workers wait on.
+    _ready: deque[_Slot] = attrs.field(factory=deque, init=False)
+    _workers: int = attrs.field(default=0, init=False)
+    _free: int = attrs.field(default=0, init=False)  # workers not inside a round
+    # The workers waiting for the ready line, one event each, the last one to wait at the end:
+    # an object made ready wakes one of them (the most recent, so that the others time out).
+    # Their idle timeouts are the same length, so the front one is the first to expire: the
+    # clock wakes it then (no cancel scope or deadline of the worker's own per wait).
+    _sleepers: deque[_Sleeper] = attrs.field(factory=deque, init=False)
+    # The clock: batch windows are the same length for every object, so the running ones
+    # form a queue in deadline order; retries and backoffs, of any length, a heap. One task
+    # (the clock) moves the objects to the ready line when they are due.
+    _windows: deque[tuple[float, _Slot, int]] = attrs.field(factory=deque, init=False)
+    _timers: list[tuple[float, int, _Slot, int]] = attrs.field(factory=list, init=False)
+    _timer_seq: int = attrs.field(default=0, init=False)
     _clock_running: bool = attrs.field(default=False, init=False)
     _clock_wake: anyio.Event | None = attrs.field(default=None, init=False)
     _clock_until: float = attrs.field(default=math.inf, init=False)
 
     def dispatch(self, event: WatchEvent) -> None:
-        """Hand one event to its object's worker, starting the worker if needed; never blocks."""
+        """Hand one event to its object (coalesced with what it has queued); never blocks."""
         if self._stopping:
             return
         uid = event.uid
@@ -373,28 +399,29 @@ class ResourceSupervisor(Generic[S]):
         slot = self._slots.get(uid)
         settles = self.settles
         if settles is not None and self.raw is None and (slot is None or slot.pending is None):
-            # Nothing queued for the object: an event that settles needs no wake, no batch
-            # window and no round. (A queued event is coalesced with it and the round decides.)
+            # Nothing queued for the object: an event that settles needs no batch window and
+            # no round. (A queued event is coalesced with it and the round decides.)
             state = self._states.get(uid)
             if state is not None and settles(event, state):
                 if slot is not None:
                     slot.last = event  # the newest body: what a restarted tree would re-run
-                    if slot.pending is None:
-                        self._compact(slot)  # an idle worker keeps it as JSON
                 elif uid not in self._parked:
-                    self._forget_idle(uid)  # its worker left before its echo came back
+                    self._forget_idle(uid)  # it went idle before its echo came back
                 return
         if slot is None:
             slot = self._parked.pop(uid, None)
             if slot is None:
                 slot = _Slot(uid=uid, raw=[] if self.raw is not None else None)
-            self._start_worker(slot)
+            self._slots[uid] = slot
         if self._instruments is not None and slot.arrived is None:
             slot.arrived = current_time()
         self._pend(slot, event)
         if slot.raw is not None:
             slot.raw.append(event)
-        slot.wakeup_soon()
+        where = slot.where
+        if where == _IDLE or (where == _TIMED and slot.retry):
+            self._begin_burst(slot)  # a waiting retry is ended early by a new event
+        # Otherwise it is coalesced: its window, its place in the line or its round ahead.
 
     def _pend(self, slot: _Slot, event: WatchEvent | None) -> None:
         """Make ``event`` the object's next round (the newest body wins); counts the backlog."""
@@ -411,14 +438,16 @@ class ResourceSupervisor(Generic[S]):
             self._gate.release()
 
     def _drop(self, slot: _Slot) -> None:
-        """The worker exits for good (a stop, a deletion): its queued event goes with it."""
+        """The object leaves for good (a stop, a deletion): its queued event goes with it."""
         if slot.pending is not None:
             slot.pending = None
             self._released()
-        # A timed wait of the clock may still name the slot until its deadline: it keeps no body.
+        slot.where = _IDLE
+        slot.token += 1
         slot.last = None
         slot.kept = None
-        self._slots.pop(slot.uid, None)
+        if self._slots.get(slot.uid) is slot:
+            del self._slots[slot.uid]
 
     def _over(self, count: int) -> bool:
         limit = self.backlog_limit
@@ -438,27 +467,78 @@ class ResourceSupervisor(Generic[S]):
         """
         await self._gate.wait_while(self.congested)
 
-    def _start_worker(self, slot: _Slot) -> None:
-        self._slots[slot.uid] = slot
-        self.task_group.start_soon(self._serve_object, slot, name=f"{self.name}:{slot.uid}")
+    # -- moving a slot: window → ready line → round → idle, a retry or a backoff --------------
 
-    def _park(self, slot: _Slot) -> None:
-        """The worker exits; its scope stays with the object while tasks run in it."""
+    def _begin_burst(self, slot: _Slot) -> None:
+        """The object's first event since it was idle (or since its retry was set)."""
+        if self.batch_window > 0 and not self._stopping:
+            if slot.raw:
+                # Raw-event handlers see the burst's first event now, not after the window.
+                slot.raw_first = True
+                self._make_ready(slot)
+            else:
+                self._open_window(slot)
+        else:
+            self._make_ready(slot)
+
+    def _open_window(self, slot: _Slot) -> None:
+        """Let a new burst settle for ``batch_window``: its newest body gets the round."""
+        slot.where = _WINDOW
+        slot.token += 1
+        deadline = current_time() + self.batch_window
+        self._windows.append((deadline, slot, slot.token))
+        self._schedule(deadline)
+
+    def _make_ready(self, slot: _Slot) -> None:
+        """Into the ready line; a free worker is woken, or one more is started if none is."""
+        slot.where = _READY
+        slot.token += 1
+        self._ready.append(slot)
+        if self._sleepers:
+            self._sleepers.pop().event.set()
+        elif not self._free:
+            self._start_worker()
+        # (Else a free worker is between two rounds: it looks at the line before it waits.)
+
+    def _set_timer(self, slot: _Slot, delay: float, *, retry: bool) -> None:
+        slot.where = _TIMED
+        slot.token += 1
+        slot.retry = retry
+        deadline = current_time() + max(delay, 0.0)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (deadline, self._timer_seq, slot, slot.token))
+        self._schedule(deadline)
+
+    def _timer_due(self, slot: _Slot) -> None:
+        """A retry's delay or a bug's backoff passed: a round on the newest (or last) body."""
+        if slot.pending is None:
+            self._pend(slot, self._last(slot))
+        if slot.pending is None:
+            self._go_idle(slot)
+        elif slot.retry:
+            self._make_ready(slot)
+        else:
+            self._begin_burst(slot)  # a restarted tree starts as a new burst
+
+    def _go_idle(self, slot: _Slot) -> None:
+        """Nothing ahead: the object holds nothing, except a scope whose tasks still run."""
+        slot.where = _IDLE
+        slot.token += 1
+        if self._slots.get(slot.uid) is slot:
+            del self._slots[slot.uid]
         if slot.scope is not None and slot.scope.active and not self._stopping:
             self._compact(slot)
-            self._slots.pop(slot.uid, None)
             self._parked[slot.uid] = slot
         else:
-            self._slots.pop(slot.uid, None)
             self._forget_idle(slot.uid)
 
     def _forget_idle(self, uid: str) -> None:
-        """An object without worker or tasks: drop its state if it says only "seen"."""
+        """An object without a round ahead or tasks: drop its state if it says only "seen"."""
         idle = self.idle_state
         state = self._states.get(uid)
         if idle is not None and self.seen_state is not None and state is not None and idle(state):
-            # Nothing of the object stays but a hash: the state, the uid string and the
-            # slot were made during the burst, and would keep its arenas.
+            # Nothing of the object stays but a hash: the state and the uid string were made
+            # during the burst, and would keep its arenas.
             del self._states[uid]
             self._seen.add(uid)
 
@@ -472,8 +552,8 @@ class ResourceSupervisor(Generic[S]):
         """Keep the slot's last event as compact JSON (about a fifth of its parsed size).
 
         Between rounds the last body is needed only for a restart after a bug or a relist
-        that misses the object; a burst's idle workers would otherwise hold thousands of
-        parsed bodies until they exit.
+        that misses the object. With a body source on the scope (a daemon's live body), not
+        even that: the body is read back from there.
         """
         last = slot.last
         if last is None:
@@ -489,6 +569,14 @@ class ResourceSupervisor(Generic[S]):
             return  # not plain JSON (a body made in-process): it stays parsed
         slot.kept = (last.type, last.listed, kept)
         slot.last = None
+
+    def _start_worker(self) -> None:
+        if self._stopping:
+            return
+        if self.max_workers is None or self._workers < self.max_workers:
+            self._workers += 1
+            self._free += 1
+            self.task_group.start_soon(self._work, name=f"{self.name}:rounds")
 
     @staticmethod
     def _last(slot: _Slot) -> WatchEvent | None:
@@ -506,18 +594,16 @@ class ResourceSupervisor(Generic[S]):
         return slot.last
 
     def _scope_done(self, slot: _Slot) -> None:
-        """The last task of the object's scope ended: wake its worker, or forget the scope."""
-        if self._parked.get(slot.uid) is slot:
-            if slot.scope is None or not slot.scope.active:  # not a restarted tree's scope
-                del self._parked[slot.uid]  # nothing runs for the object any more
-        else:
-            slot.wakeup_soon()  # the worker may go idle now
+        """The last task of the object's scope ended: a parked object is forgotten then."""
+        # Not a restarted tree's scope (that one still runs): nothing runs for the object.
+        if self._parked.get(slot.uid) is slot and (slot.scope is None or not slot.scope.active):
+            del self._parked[slot.uid]
 
     def forget_missing(self, present: Iterable[str]) -> None:
         """After a relist: objects known here but not listed were deleted while we were blind.
 
-        Live workers get a synthetic ``DELETED`` event with the last body they saw; idle
-        objects just lose their state.
+        Objects with a round ahead or tasks running get a synthetic ``DELETED`` event with the
+        last body seen; idle objects just lose their state.
         """
         present = set(present)
         for uid in [uid for uid in self._states if uid not in present]:
@@ -531,20 +617,25 @@ class ResourceSupervisor(Generic[S]):
             self._seen = HashedKeys(uid for uid in present if uid in self._seen)
 
     def stop(self) -> None:
-        """Refuse new events; wake every worker so that it exits after its current round."""
+        """Refuse new events; drop the rounds not yet started; running rounds finish."""
         self._stopping = True
         parked, self._parked = self._parked, {}
         for slot in parked.values():
             if slot.scope is not None:
                 slot.scope.request_stop()  # they finish in the resource's task group
-        for slot in self._slots.values():
-            slot.wakeup_soon()
-            if slot.window is not None:
-                slot.window.set()
+        for slot in list(self._slots.values()):
+            if slot.where != _RUNNING:  # a running round stops its scope when it ends
+                if slot.scope is not None:
+                    slot.scope.request_stop()
+                self._drop(slot)
+        self._ready.clear()
         self._windows.clear()
-        self._idles.clear()
+        self._timers.clear()
         if self._clock_wake is not None:
             self._clock_wake.set()
+        sleepers, self._sleepers = self._sleepers, deque()
+        for sleeper in sleepers:
+            sleeper.event.set()
         self._gate.release()  # a stopping supervisor is never congested
 
     @property
@@ -557,17 +648,20 @@ class ResourceSupervisor(Generic[S]):
         return self._stopping
 
     def statistics(self) -> SupervisorStatistics:
-        """How many objects are known, how many hold a task, and how many rounds ran."""
+        """How many objects are known, how many workers run, and how many rounds ran."""
         return SupervisorStatistics(
             objects=len(self._states.keys() | self._slots.keys() | self._parked.keys())
             + len(self._seen)
-            - sum(uid in self._seen for uid in self._slots),  # a worker starting again
-            workers=len(self._slots),
+            - sum(uid in self._seen for uid in self._slots),  # a round ahead, no state yet
+            workers=self._workers,
             rounds=self._rounds,
             restarts=self._restarts,
             parked=len(self._parked),
             waiting=self._waiting,
+            active=len(self._slots),
         )
+
+    # -- the clock -------------------------------------------------------------------------
 
     def _schedule(self, deadline: float) -> None:
         """A wait was queued until ``deadline``: make sure the clock runs and sees it in time."""
@@ -578,24 +672,30 @@ class ResourceSupervisor(Generic[S]):
             self._clock_wake.set()
 
     async def _run_clock(self) -> None:
-        """End the queued waits when they are due; return when none is left (or on a stop)."""
-        windows, idles = self._windows, self._idles
+        """Move due objects to the ready line, end idle waits; return when nothing is timed."""
+        windows, timers = self._windows, self._timers
         try:
             while not self._stopping:
                 now = current_time()
                 while windows and windows[0][0] <= now:
-                    window = windows.popleft()[1].window
-                    if window is not None:
-                        window.set()
-                while idles and idles[0][0] <= now:
-                    _, slot, token = idles.popleft()
-                    if slot.waits == token:  # still that wait: not woken and waiting again
-                        slot.wakeup_soon()
-                if windows and idles:
-                    until = min(windows[0][0], idles[0][0])
-                elif windows or idles:
-                    until = (windows or idles)[0][0]
-                else:
+                    _, slot, token = windows.popleft()
+                    if slot.token == token:  # still that window
+                        self._make_ready(slot)
+                while timers and timers[0][0] <= now:
+                    _, _, slot, token = heapq.heappop(timers)
+                    if slot.token == token:  # still that wait: not ended by an event
+                        self._timer_due(slot)
+                sleepers = self._sleepers  # (a stop replaces it)
+                while sleepers and sleepers[0].deadline <= now:
+                    sleeper = sleepers.popleft()
+                    sleeper.expired = True
+                    sleeper.event.set()
+                until = min(
+                    windows[0][0] if windows else math.inf,
+                    timers[0][0] if timers else math.inf,
+                    sleepers[0].deadline if sleepers else math.inf,
+                )
+                if until == math.inf:
                     return
                 wake = self._clock_wake = anyio.Event()
                 self._clock_until = until
@@ -608,100 +708,50 @@ class ResourceSupervisor(Generic[S]):
             self._clock_wake = None
             self._clock_until = math.inf
 
-    async def _wait_window(self, slot: _Slot) -> None:
-        """Wait ``batch_window`` (new events do not end it; a stop does)."""
-        if self._stopping:
-            return  # the clock does not run any more
-        window = slot.window = anyio.Event()
-        deadline = current_time() + self.batch_window
-        self._windows.append((deadline, slot))
-        self._schedule(deadline)
+    # -- the workers -----------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        """One worker of the pool: rounds of the objects in the ready line, one at a time."""
+        ready = self._ready
+        streak = 0  # rounds since this worker last let the others run
         try:
-            await window.wait()
+            while True:
+                if not ready:
+                    streak = 0
+                    if self._is_stopping():
+                        return
+                    sleeper = _Sleeper(current_time() + self.idle_timeout)
+                    self._sleepers.append(sleeper)
+                    if sleeper.deadline != math.inf:
+                        self._schedule(sleeper.deadline)
+                    try:
+                        await sleeper.event.wait()
+                    finally:
+                        if not sleeper.event.is_set():  # cancelled: nobody woke it
+                            self._sleepers.remove(sleeper)
+                    if sleeper.expired and not ready:
+                        return  # no await since the check: nothing can slip in between
+                    continue
+                if streak >= _STEP_ROUNDS:
+                    # Rounds that never wait: let the watcher and the others run (counted as
+                    # free meanwhile, so that the pause does not start another worker).
+                    streak = 0
+                    await anyio.lowlevel.checkpoint()
+                    continue
+                slot = ready.popleft()
+                self._free -= 1
+                if ready and not self._free:
+                    # Others are ready and nobody else is free: a new worker takes them if
+                    # this round turns out to wait (else it finds nothing and idles).
+                    self._start_worker()
+                try:
+                    await self._serve(slot)
+                finally:
+                    self._free += 1
+                streak += 1
         finally:
-            slot.window = None
-
-    async def _wait_idle(self, slot: _Slot) -> float:
-        """Wait for something to do, at most ``idle_timeout`` (then woken by the clock).
-
-        Returns the deadline of the wait (the worker tells a timeout from an early wake by it).
-        """
-        deadline = current_time() + self.idle_timeout
-        if self._stopping:
-            return deadline  # the clock does not run any more
-        if deadline == math.inf:
-            await slot.wait()  # never idle: nothing for the clock to time (or to keep queued)
-            return deadline
-        slot.waits += 1
-        self._idles.append((deadline, slot, slot.waits))
-        self._schedule(deadline)
-        await slot.wait()
-        return deadline
-
-    def _report_start(self, slot: _Slot) -> None:
-        """Metrics: how long the round's first event waited (retry rounds are not counted)."""
-        if self._instruments is not None and slot.arrived is not None:
-            self._instruments.round_started(current_time() - slot.arrived)
-            slot.arrived = None
-
-    def _task_failed(self, slot: _Slot, scope: ObjectScope, exc: BaseException) -> None:
-        """A task of the object's scope raised: a bug; restart the object's tree."""
-        self._restarts += 1
-        logger.error(
-            "A bug in the task tree of object %s (%s); restarting that tree.",
-            slot.uid,
-            self.name,
-            exc_info=exc,
-        )
-        scope.cancel_tasks()
-        if self._stopping or scope is not slot.scope:
-            return
-        if self._parked.get(slot.uid) is slot:
-            # No worker: start one, for a round on the last body.
-            del self._parked[slot.uid]
-            self._pend(slot, self._last(slot))
-            self._start_worker(slot)
-            return
-        if self._slots.get(slot.uid) is not slot:
-            return
-        # The next round sees the object again and starts what it needs anew.
-        if slot.pending is None:
-            self._pend(slot, self._last(slot))
-        slot.wakeup_soon()
-
-    async def _serve_object(self, slot: _Slot) -> None:
-        failures = 0
-        while True:
-            scope = slot.scope
-            if scope is None:
-                scope = slot.scope = ObjectScope(
-                    slot.uid,
-                    self.task_group,
-                    functools.partial(self._scope_done, slot),
-                    functools.partial(self._task_failed, slot),
-                )
-            try:
-                await self._serve_rounds(slot, scope)
-                return
-            except Exception:
-                failures += 1
-                self._restarts += 1
-                scope.cancel()
-                slot.scope = None  # the restarted tree gets a new one
-                logger.exception(
-                    "A bug in the task tree of object %s (%s); restarting that tree.",
-                    slot.uid,
-                    self.name,
-                )
-            delay = min(_BUG_BACKOFF_FIRST * 2 ** (failures - 1), _BUG_BACKOFF_MAX)
-            with anyio.move_on_after(delay):
-                while not self._stopping:
-                    await slot.wait_up_to(math.inf)
-            if self._stopping:
-                self._drop(slot)
-                return
-            if slot.pending is None:
-                self._pend(slot, self._last(slot))
+            self._workers -= 1
+            self._free -= 1
 
     async def _run_raw(self, slot: _Slot) -> None:
         # Every raw event, in order, one object at a time (on.event handlers; errors are theirs).
@@ -710,54 +760,40 @@ class ResourceSupervisor(Generic[S]):
             for raw_event in backlog:
                 await self.raw(raw_event)
 
-    async def _serve_rounds(self, slot: _Slot, scope: ObjectScope) -> None:
-        retry_at: float | None = None
-        burst = True  # a new worker starts with the first event of a burst
-        while True:
-            if self._is_stopping():
-                # The object's own tasks finish in the resource's task group, which the
-                # operator's grace period bounds.
-                scope.request_stop()
-                self._drop(slot)
-                return
-            if slot.pending is None:
-                idle_until = math.inf
-                if retry_at is not None:
-                    await slot.wait_up_to(max(retry_at - current_time(), 0.0))
-                else:
-                    idle_until = await self._wait_idle(slot)
-                if self._is_stopping():
-                    continue
-                if not slot.has_pending():
-                    if retry_at is not None:
-                        if current_time() < retry_at:
-                            continue  # woken by the scope, not by time: keep waiting
-                        # The delay passed with no new event: a retry round on the last body.
-                        retry_at = None
-                        last = self._last(slot)
-                        if last is None:
-                            continue
-                        self._pend(slot, last)
-                    elif scope.active and current_time() < idle_until:
-                        continue  # woken early, with nothing to do: keep waiting
-                    else:
-                        # Idle (its scope's tasks, if any, run on without it). No await since
-                        # the wait above, so no event can slip in between.
-                        self._park(slot)
-                        return
-                else:
-                    burst = True
-            if burst and self.batch_window > 0:
-                # Raw-event handlers see the burst's first event now, not after the window.
-                await self._run_raw(slot)
-                # A new burst: let it settle, then only its newest body is processed.
-                await self._wait_window(slot)
-                if self._is_stopping():
-                    continue
-            burst = False
+    def _report_start(self, slot: _Slot) -> None:
+        """Metrics: how long the round's first event waited (retry rounds are not counted)."""
+        if self._instruments is not None and slot.arrived is not None:
+            self._instruments.round_started(current_time() - slot.arrived)
+            slot.arrived = None
 
+    def _new_scope(self, slot: _Slot) -> ObjectScope:
+        scope = slot.scope = ObjectScope(
+            slot.uid,
+            self.task_group,
+            functools.partial(self._scope_done, slot),
+            functools.partial(self._task_failed, slot),
+        )
+        return scope
+
+    async def _serve(self, slot: _Slot) -> None:
+        """One round of one object (or the raw handlers that open its burst), then onwards."""
+        if slot.where != _READY:
+            return  # dropped while in the line (a stop)
+        slot.where = _RUNNING
+        scope = slot.scope or self._new_scope(slot)
+        try:
+            if slot.raw_first:
+                slot.raw_first = False
+                await self._run_raw(slot)
+                if self._is_stopping():
+                    self._stopped(slot, scope)
+                else:
+                    self._open_window(slot)
+                return
             event = slot.pending
-            assert event is not None
+            if event is None:
+                self._go_idle(slot)  # nothing to run (not expected: a slot is made ready with one)
+                return
             slot.pending = None
             slot.last = event  # also what a restarted tree re-runs if this round crashes
             slot.kept = None
@@ -777,14 +813,74 @@ class ResourceSupervisor(Generic[S]):
                     delay = await self.process(event, state, scope)
             finally:
                 self._released()
-            self._rounds += 1
-            retry_at = None if delay is None else current_time() + max(delay, 0.0)
-            if retry_at is None and event.type != "DELETED" and slot.pending is None:
-                self._compact(slot)  # it may wait long for the next event: no parsed body
+        except Exception:
+            self._failed(slot, scope)
+            return
+        self._rounds += 1
+        if event.type == "DELETED":
+            # The object is gone: its tree ends, its memory is dropped.
+            scope.cancel()
+            self._states.pop(slot.uid, None)
+            self._drop(slot)
+        elif self._is_stopping():
+            self._stopped(slot, scope)
+        elif slot.has_pending():
+            # Events came during the round: they have waited already, no new window.
+            self._make_ready(slot)
+        elif delay is not None:
+            self._set_timer(slot, delay, retry=True)
+        else:
+            self._go_idle(slot)
 
-            if event.type == "DELETED":
-                # The object is gone: its tree ends, its memory is dropped.
-                scope.cancel()
-                self._states.pop(slot.uid, None)
-                self._drop(slot)
+    def _stopped(self, slot: _Slot, scope: ObjectScope) -> None:
+        # The object's own tasks finish in the resource's task group, which the operator's
+        # grace period bounds.
+        scope.request_stop()
+        self._drop(slot)
+
+    def _failed(self, slot: _Slot, scope: ObjectScope) -> None:
+        """A bug escaped the round: log it, restart the object's tree after a backoff."""
+        slot.failures += 1
+        self._restarts += 1
+        scope.cancel()
+        slot.scope = None  # the restarted tree gets a new one
+        logger.exception(
+            "A bug in the task tree of object %s (%s); restarting that tree.",
+            slot.uid,
+            self.name,
+        )
+        if self._is_stopping():
+            self._drop(slot)
+            return
+        delay = min(_BUG_BACKOFF_FIRST * 2 ** (slot.failures - 1), _BUG_BACKOFF_MAX)
+        self._set_timer(slot, delay, retry=False)
+
+    def _task_failed(self, slot: _Slot, scope: ObjectScope, exc: BaseException) -> None:
+        """A task of the object's scope raised: a bug; restart the object's tree."""
+        self._restarts += 1
+        logger.error(
+            "A bug in the task tree of object %s (%s); restarting that tree.",
+            slot.uid,
+            self.name,
+            exc_info=exc,
+        )
+        scope.cancel_tasks()
+        if self._stopping or scope is not slot.scope:
+            return
+        if self._parked.get(slot.uid) is slot:
+            # Nothing ahead: a round on the last body, as a new burst.
+            del self._parked[slot.uid]
+            self._slots[slot.uid] = slot
+            self._pend(slot, self._last(slot))
+            if slot.pending is None:
+                del self._slots[slot.uid]  # no body to run again: the object is forgotten
                 return
+            self._begin_burst(slot)
+            return
+        if self._slots.get(slot.uid) is not slot:
+            return
+        # The next round sees the object again and starts what it needs anew.
+        if slot.pending is None:
+            self._pend(slot, self._last(slot))
+        if slot.where == _TIMED and slot.retry:
+            self._begin_burst(slot)

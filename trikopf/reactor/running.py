@@ -10,7 +10,8 @@ The task tree that :func:`operate` builds::
             ├── discovery                    resources by namespaces → starts/stops watchers
             └── one task group per (resource, namespace)
                  ├── the list + watch stream
-                 └── one worker per busy object → its ObjectScope (daemons, timers)
+                 └── a pool of round workers for the busy objects; each object's ObjectScope
+                     (daemons, timers)
 
 A graceful stop cancels discovery and every watch stream, lets each object finish the round it
 is in (new rounds are not started), and bounds all of it by ``processing.grace_period``; then
@@ -73,7 +74,7 @@ class ReadyFlag(Protocol):
 
 
 class ObjectHook(Protocol):
-    """Called after every processing round of an object, in that object's worker task.
+    """Called after every processing round of an object, in the round worker that ran it.
 
     The seam for ``trikopf/engines/`` (daemons, timers): a hook looks at the newest body and
     starts or stops the object's long-running tasks in ``scope`` (see :class:`ObjectScope`).
@@ -142,12 +143,17 @@ class _Reactor:
         self.drain_scope.deadline = min(self.drain_scope.deadline, current_time() + grace)
 
     def object_counts(self) -> tuple[int, int]:
-        """How many objects the live watches know, and how many hold a worker task now."""
+        """How many objects the live watches know, and how many have work ahead of them now.
+
+        An object is busy while it has a round ahead (ready, in its batch window, in a round,
+        or waiting for a retry); for resources with only ``on.event`` handlers, the busy
+        workers of their pool count instead.
+        """
         tracked = busy = 0
         for _, supervisor in self._live.values():
             stats = supervisor.statistics()
             tracked += stats.objects
-            busy += stats.workers
+            busy += stats.active if isinstance(supervisor, ResourceSupervisor) else stats.workers
         return tracked, busy
 
     def force_stop(self, reason: str) -> None:
@@ -228,6 +234,7 @@ class _Reactor:
                     ObjectState,
                     raw=raw,
                     limiter=self.limiter,
+                    max_workers=processing.worker_limit,
                     idle_timeout=processing.idle_timeout,
                     batch_window=processing.batch_window if needs_rounds else 0.0,
                     name=where(resource, namespace),
