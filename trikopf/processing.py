@@ -20,7 +20,7 @@ import datetime
 import logging
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -33,9 +33,11 @@ from trikopf.actions.execution import Defaults, execute_handler
 from trikopf.actions.invocation import (
     BodyKwargs,
     build_kwargs,
+    fill_body,
     invoke,
-    invoke_event_handler,
     invoke_prepared,
+    kwargs_table,
+    raise_if_asyncio_under_trio,
     signature_of,
 )
 from trikopf.actions.loggers import ObjectLogger
@@ -53,6 +55,7 @@ from trikopf.causes import (
 )
 from trikopf.client.errors import BadRequest, ClientError, Invalid
 from trikopf.diffs import reduce, resolve
+from trikopf.hierarchies import current_owner
 from trikopf.registry import ChangingHandler, OperatorRegistry, ResourceHandler
 from trikopf.settings import OperatorSettings
 from trikopf.structs import Resource, WatchEvent
@@ -800,7 +803,7 @@ def prepare_raw_handler(
     client: PatchClient | None = None,
     memo: Any = None,
     poster: EventPoster | None = None,
-) -> Callable[[WatchEvent], Awaitable[None]]:
+) -> Callable[[WatchEvent], Coroutine[Any, Any, None]]:
     """:func:`handle_raw_event` for one resource, with what is the same for every event resolved once.
 
     The reactor calls the returned function for every raw event of the resource (the hot path
@@ -830,29 +833,45 @@ def prepare_raw_handler(
         )
         for handler in handlers
     )
-    # The usual case, **kwargs handlers without filters or typed specs: called with keywords.
+    # The usual case, **kwargs handlers without filters or typed specs: one dict per event from
+    # a table made here (the names and constants of every call), the handlers called in place.
     direct = all(
         sig.is_async and sig.takes_all and sig.spec_class is None and not filtered
         for _, sig, filtered in plans
     )
+    table = kwargs_table(memo=shared, resource=resource, event=None, type=None)
+    calls = tuple((handler.fn, handler.param, handler.id) for handler in handlers)
 
     async def handle(event: WatchEvent) -> None:
         kind = event.type
         if kind not in _RAW_TYPES or not plans:
             return
         raw = event.object
-        olog = ObjectLogger(raw, poster=post_to, level=level)
+        olog = ObjectLogger(raw, post_to, level)  # by position: no kwargs dict per event
         patch = Patch()
         # As in Kopf: objects found by a listing (the first one, or a relist) come with no type.
         shown = None if event.listed else kind
         if direct:
-            for handler, _, _ in plans:
-                try:
-                    await invoke_event_handler(
-                        handler.fn, raw, shown, patch, olog, shared, resource, handler.param
-                    )
-                except Exception:
-                    olog.exception("Event handler %r failed; ignored.", handler.id)
+            every = table.copy()
+            body = fill_body(every, raw)
+            every["patch"] = patch
+            every["logger"] = olog
+            every["event"] = {"type": shown, "object": raw}
+            every["type"] = shown
+            token = current_owner.set(body)  # trikopf.adopt() & co. default to this object
+            try:
+                for fn, param, handler_id in calls:
+                    every["param"] = param  # each handler gets its own copy of the dict
+                    try:
+                        try:
+                            await fn(**every)
+                        except (RuntimeError, TypeError) as exc:
+                            raise_if_asyncio_under_trio(fn, exc)
+                            raise
+                    except Exception:
+                        olog.exception("Event handler %r failed; ignored.", handler_id)
+            finally:
+                current_owner.reset(token)
             if patch and client is not None and kind != "DELETED":
                 await _send_event_patch(client, resource, raw, patch, olog)
             return

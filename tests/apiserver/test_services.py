@@ -107,8 +107,8 @@ async def test_an_address_or_node_port_in_use_is_refused(client: httpx.AsyncClie
         service("c", type="NodePort", ports=[{"port": 80, "nodePort": node_port}]),
         expect=422,
     )
-    assert f"Invalid value: {node_port}: provided port is already allocated" in (
-        same_port["message"]
+    assert (
+        f"Invalid value: {node_port}: provided port is already allocated" in (same_port["message"])
     )
     # Once the first service is gone, its address is free again.
     assert (await client.delete(f"{SERVICES}/a")).status_code == 200

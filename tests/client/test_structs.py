@@ -108,6 +108,20 @@ def test_watch_event_exposes_the_objects_identity_without_copying() -> None:
     assert WatchEvent(type="BOOKMARK", object={}).resource_version is None
 
 
+def test_watch_event_is_an_immutable_value_made_by_position_or_keyword() -> None:
+    body = {"metadata": {"uid": "u"}}
+    event = WatchEvent("ADDED", body)
+    assert event == WatchEvent(type="ADDED", object=body, listed=False)
+    assert event != WatchEvent("ADDED", body, True)
+    assert (event.type, event.object, event.listed) == ("ADDED", body, False)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.type = "DELETED"  # type: ignore[misc]
+    assert attrs.evolve(event, listed=True).listed is True
+    assert (
+        repr(event) == "WatchEvent(type='ADDED', object={'metadata': {'uid': 'u'}}, listed=False)"
+    )
+
+
 def test_resource_paths_for_core_and_group_resources() -> None:
     pods = Resource(group="", version="v1", plural="pods", kind="Pod")
     kex = Resource(group="kopf.dev", version="v1", plural="kopfexamples", kind="KopfExample")

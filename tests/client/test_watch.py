@@ -158,3 +158,30 @@ async def test_received_events_are_taken_in_batches_in_order(
     assert seen == ["a", "b", "c"]
     assert events.resource_version is not None
     assert int(events.resource_version) > int(listed.resource_version or 0)
+
+
+async def test_delivered_events_go_to_the_consumer_in_order_and_are_counted(
+    client: ApiClient, kex: Resource
+) -> None:
+    listed = await client.list(kex, "default")
+    async with client.watch(
+        kex, "default", resource_version=listed.resource_version, allow_bookmarks=False
+    ) as events:
+        for name in ("a", "b", "c"):
+            await client.create(kex, kex_body(name), namespace="default")
+        await client.delete(kex, "b", "default")
+        seen: list[WatchEvent] = []
+        with anyio.fail_after(10):
+            while len(seen) < 4:
+                assert await events.receive_more()
+                events.deliver(seen.append)
+        assert list(events.received()) == []  # every received event was taken once
+    assert [(e.type, e.name) for e in seen] == [
+        ("ADDED", "a"),
+        ("ADDED", "b"),
+        ("ADDED", "c"),
+        ("DELETED", "b"),
+    ]
+    assert seen[3].object["metadata"]["name"] == "b"
+    assert events.taken == 4
+    assert events.resource_version == seen[-1].resource_version

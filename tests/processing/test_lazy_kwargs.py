@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from trikopf.actions.invocation import BodyKwargs, build_kwargs, invoke, invoke_event_handler
+from trikopf.actions.invocation import (
+    CALL_NAMES,
+    BodyKwargs,
+    build_kwargs,
+    fill_body,
+    invoke,
+    invoke_event_handler,
+    kwargs_table,
+)
 from trikopf.bodies import Body, Patch
 
 
@@ -77,6 +85,32 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
     assert len(lazy) == len(eager)
     assert lazy["labels"] == {"a": "1"}
     assert lazy["name"] == "obj"
+
+
+@pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])
+def test_a_filled_copy_of_the_table_holds_what_build_kwargs_builds(raw: dict[str, Any]) -> None:
+    patch = Patch()
+    table = kwargs_table(memo="a memo", resource="a resource", event=None, type=None)
+    first = table.copy()
+    body = fill_body(first, raw)
+    first.update(patch=patch, logger="a logger", param=3, event={"object": raw}, type="ADDED")
+    eager = build_kwargs(
+        body=Body(raw),
+        patch=patch,
+        logger="a logger",
+        memo="a memo",
+        resource="a resource",
+        param=3,
+        event={"object": raw},
+        type="ADDED",
+    )
+    assert body.raw is raw
+    assert first == eager
+    assert list(first) == list(eager) == [*CALL_NAMES, "event", "type"]
+    # The table itself is untouched: the next event's copy starts from the constants.
+    assert table["body"] is None
+    assert table["patch"] is None
+    assert table["memo"] == "a memo"
 
 
 @pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -631,3 +632,51 @@ async def test_a_parked_object_whose_body_is_not_plain_json_keeps_it_parsed() ->
         assert supervisor.statistics().restarts == 0
         supervisor.stop()
         tg.cancel_scope.cancel()  # the daemon sleeps until cancelled
+
+
+async def test_the_bug_backoff_doubles_for_bugs_in_a_row_only() -> None:
+    """An object whose tree lives on (a daemon) keeps its slot: a good round resets the backoff."""
+    restarts: list[float] = []
+    bugs_ahead = {"1": 2, "2": 1}  # version 1 fails twice in a row; version 2 once
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        version = str(ev.resource_version)
+        restarts.append(anyio.current_time())
+        if not scope.active:
+            scope.start_soon(anyio.sleep_forever)  # the tree outlives every good round
+        if bugs_ahead.get(version, 0) > 0:
+            bugs_ahead[version] -= 1
+            raise RuntimeError("boom")
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list)
+        supervisor.dispatch(event("a", 1))
+        with anyio.fail_after(100):
+            while len(restarts) < 3:
+                await anyio.sleep(0.1)
+        await anyio.sleep(100)  # long after: the next bug is not "in a row"
+        supervisor.dispatch(event("a", 2))
+        with anyio.fail_after(100):
+            while len(restarts) < 5:
+                await anyio.sleep(0.1)
+        tg.cancel_scope.cancel()
+    waits = [round(b - a, 1) for a, b in itertools.pairwise(restarts)]
+    assert waits[:2] == [1.0, 2.0]  # two bugs in a row: 1 s, then 2 s
+    assert waits[3] == 1.0  # after a good round the first bug waits 1 s again
+
+
+async def test_retry_waits_ended_early_do_not_pile_up_in_the_clock() -> None:
+    """A long retry cut short by events again and again keeps a bounded number of timers."""
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> float:
+        return 600.0  # retry in ten minutes (a new event ends the wait early)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list)
+        for version in range(1, 1001):
+            supervisor.dispatch(event("a", version))
+            await anyio.sleep(1.0)
+        timers = len(supervisor._timers)
+        tg.cancel_scope.cancel()
+    assert supervisor.statistics().rounds >= 999
+    assert timers <= 64  # not one per early-ended wait (a thousand)

@@ -6,6 +6,7 @@ both backends.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import Any
 
@@ -304,3 +305,24 @@ async def test_a_busy_object_does_not_hold_up_an_object_that_comes_in_meanwhile(
     assert order.index("b") < 4 * STEP_EVENTS  # not after all of a's 840 events
     assert handler.versions("a") == [str(v) for v in range(40 * (steps + 1))]
     assert not handler.overlap
+
+
+SEEN_BY: contextvars.ContextVar[str] = contextvars.ContextVar("seen_by", default="nobody")
+
+
+async def test_context_variables_set_by_a_handler_do_not_reach_other_objects() -> None:
+    found: list[tuple[str, str]] = []
+
+    async def handler(ev: WatchEvent) -> None:
+        found.append((str(ev.uid), SEEN_BY.get()))
+        SEEN_BY.set(str(ev.uid))
+
+    async with anyio.create_task_group() as tg:
+        pool = RawDispatcher(tg, handler)
+        for name in ("a", "b", "a"):
+            pool.dispatch(event(name, 1))
+        with anyio.fail_after(10):
+            while len(found) < 3:
+                await anyio.lowlevel.checkpoint()
+        pool.stop()
+    assert sorted(found) == [("a", "nobody"), ("a", "nobody"), ("b", "nobody")]

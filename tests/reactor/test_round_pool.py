@@ -8,6 +8,7 @@ loop run; deleting an object still cancels its scope.
 
 from __future__ import annotations
 
+import contextvars
 import math
 
 import anyio
@@ -189,3 +190,49 @@ async def test_a_deleted_object_cancels_its_scope_while_other_objects_go_on() ->
                 await anyio.lowlevel.checkpoint()
         supervisor.stop()
     assert [uid for uid, _ in others.seen] == ["x", "y"]
+
+
+SEEN_BY: contextvars.ContextVar[str] = contextvars.ContextVar("seen_by", default="nobody")
+
+
+async def test_context_variables_set_by_one_objects_handlers_stay_with_that_round() -> None:
+    """Rounds share worker tasks, not their context: as with a task per object."""
+    found: dict[str, str] = {}
+    in_daemon: dict[str, str] = {}
+
+    async def daemon(uid: str) -> None:
+        in_daemon[uid] = SEEN_BY.get()
+
+    async def process(ev: WatchEvent, state: list[str], scope: ObjectScope) -> None:
+        uid = str(ev.uid)
+        found[uid] = SEEN_BY.get()
+        SEEN_BY.set(uid)  # e.g. a logging library's bound fields
+        await anyio.lowlevel.checkpoint()
+        scope.start_soon(daemon, uid)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, list, max_workers=1)
+        for uid in "abc":
+            supervisor.dispatch(event(uid, 1))
+        with anyio.fail_after(10):
+            while len(in_daemon) < 3:
+                await anyio.lowlevel.checkpoint()
+        supervisor.stop()
+    assert found == {"a": "nobody", "b": "nobody", "c": "nobody"}
+    assert in_daemon == {"a": "a", "b": "b", "c": "c"}  # its own round's values only
+    assert SEEN_BY.get() == "nobody"
+
+
+async def test_an_object_busy_with_new_events_keeps_one_worker() -> None:
+    rounds = Rounds(checkpoints=2)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, rounds, list, idle_timeout=math.inf)
+        for version in range(1, 41):
+            supervisor.dispatch(event("a", version))
+            await anyio.lowlevel.checkpoint()  # during the round: the next round is queued
+        with anyio.fail_after(10):
+            while not rounds.versions("a") or rounds.versions("a")[-1] != 40:
+                await rounds.changed.wait()
+        workers = supervisor.statistics().workers
+        supervisor.stop()
+    assert workers == 1

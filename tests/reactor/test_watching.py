@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -138,6 +138,12 @@ class OneEventThenQuiet(WatchStream):
     def received(self) -> Iterator[WatchEvent]:
         events, self.events = self.events, []
         yield from events
+
+    def deliver(self, fn: Callable[[WatchEvent], object]) -> None:
+        events, self.events = self.events, []
+        self.taken += len(events)
+        for event in events:
+            fn(event)
 
 
 @attrs.define

@@ -29,14 +29,17 @@ from trikopf.hierarchies import current_owner
 from trikopf.structs import SpecError, structure_spec
 
 __all__ = [
+    "CALL_NAMES",
     "BodyKwargs",
     "HandlerSignature",
     "begin_call",
     "build_kwargs",
     "end_call",
+    "fill_body",
     "invoke",
     "invoke_event_handler",
     "invoke_prepared",
+    "kwargs_table",
     "raise_if_asyncio_under_trio",
     "signature_of",
     "thread_limiter",
@@ -187,23 +190,45 @@ def build_kwargs(
     return kwargs
 
 
-def _body_views(body: Body, raw: Mapping[str, Any]) -> dict[str, Any]:
-    # The same values as build_kwargs() makes through the views' properties, read directly
-    # from the raw object (this runs for every event of a **kwargs event handler).
+def fill_body(kwargs: dict[str, Any], raw: Mapping[str, Any], body: Body | None = None) -> Body:
+    """Set the body's entries of a handler call's kwargs (``body``, ``spec``, ``meta``, ``labels``,
+    ...) from the raw object, as :func:`build_kwargs` makes them through the views' properties;
+    returns the ``body`` view (``body``: one already made for ``raw``). Synchronous, no I/O.
+
+    The one place these names are made for the raw paths (``on.event`` calls, lazy kwargs): it
+    runs for every watch event of a ``**kwargs`` event handler, so it reads ``raw`` directly.
+    """
     meta_raw = raw.get("metadata") or _NOTHING
     meta = Meta(meta_raw)
-    return {
-        "body": body,
-        "spec": Spec(raw.get("spec")),
-        "meta": meta,
-        "metadata": meta,
-        "status": Status(raw.get("status")),
-        "name": meta_raw.get("name"),
-        "namespace": meta_raw.get("namespace"),
-        "uid": meta_raw.get("uid"),
-        "labels": Labels(meta_raw.get("labels")),
-        "annotations": Annotations(meta_raw.get("annotations")),
-    }
+    if body is None:
+        body = Body(raw)
+    kwargs["body"] = body
+    kwargs["spec"] = Spec(raw.get("spec"))
+    kwargs["meta"] = meta
+    kwargs["metadata"] = meta
+    kwargs["status"] = Status(raw.get("status"))
+    kwargs["name"] = meta_raw.get("name")
+    kwargs["namespace"] = meta_raw.get("namespace")
+    kwargs["uid"] = meta_raw.get("uid")
+    kwargs["labels"] = Labels(meta_raw.get("labels"))
+    kwargs["annotations"] = Annotations(meta_raw.get("annotations"))
+    return body
+
+
+def kwargs_table(**constant: Any) -> dict[str, Any]:
+    """Every name of a handler call (:data:`CALL_NAMES`, then the ``constant`` ones not among
+    them, such as ``event`` and ``type``), with its value when nothing sets it, ``constant``
+    applied. Synchronous.
+
+    A hot path makes it once (per resource) and, per call, copies it and completes the copy
+    (:func:`fill_body`, then ``patch``, ``logger``, ...): the copy of a dict that never had a
+    key removed is one block copy, and the names stay in one order for every caller.
+    """
+    table: dict[str, Any] = dict.fromkeys(CALL_NAMES)
+    table["retry"] = 0
+    table["runtime"] = _NO_TIME
+    table.update(constant)
+    return table
 
 
 _NOTHING: Mapping[str, Any] = {}
@@ -222,6 +247,22 @@ _BODY_NAMES = (
     "annotations",
 )
 _BODY_KEYS = frozenset(_BODY_NAMES)
+CALL_NAMES = (
+    *_BODY_NAMES,
+    "patch",
+    "logger",
+    "memo",
+    "resource",
+    "param",
+    "reason",
+    "diff",
+    "old",
+    "new",
+    "retry",
+    "started",
+    "runtime",
+)
+"""The names of every handler call's kwargs, in the order a ``**kwargs`` handler sees them."""
 
 
 class BodyKwargs(MutableMapping[str, Any]):
@@ -256,13 +297,16 @@ class BodyKwargs(MutableMapping[str, Any]):
         views = self._views
         if views is None:
             # Made for this one call, not kept: a copy is what the caller gets anyway.
-            every = _body_views(self.body(), self._raw)
+            every: dict[str, Any] = {}
+            fill_body(every, self._raw, self.body())
             every.update(self._values)
             return every
         return {**views, **self._values}
 
     def _make_views(self) -> dict[str, Any]:
-        views = self._views = _body_views(self.body(), self._raw)
+        views: dict[str, Any] = {}
+        fill_body(views, self._raw, self.body())
+        self._views = views
         return views
 
     def __getitem__(self, key: str) -> Any:
@@ -438,42 +482,23 @@ async def invoke_event_handler(
     """Call an async ``on.event`` handler that takes ``**kwargs`` with every kwarg of the event.
 
     The same names and values as :func:`invoke` gives such a handler from :class:`BodyKwargs`
-    (and so as :func:`build_kwargs`), but passed as keywords in the call itself, with no dict
-    built on the way: the handler's ``**kwargs`` is the only one. For handlers whose
+    (and so as :func:`build_kwargs`), from :func:`kwargs_table` and :func:`fill_body` (a hot
+    path keeps the table and calls the handler itself, as ``processing`` does). For handlers whose
     :func:`signature_of` is async, takes all and has no typed spec; this runs for every watch
     event. Runs the handler in the calling task and returns its result.
     """
-    meta_raw = raw.get("metadata") or _NOTHING
-    meta = Meta(meta_raw)
-    body = Body(raw)
-    token = current_owner.set(body)
+    kwargs = kwargs_table(
+        patch=patch,
+        logger=logger,
+        memo=memo,
+        resource=resource,
+        param=param,
+        event={"type": kind, "object": raw},
+        type=kind,
+    )
+    token = current_owner.set(fill_body(kwargs, raw))
     try:
-        return await fn(
-            body=body,
-            spec=Spec(raw.get("spec")),
-            meta=meta,
-            metadata=meta,
-            status=Status(raw.get("status")),
-            name=meta_raw.get("name"),
-            namespace=meta_raw.get("namespace"),
-            uid=meta_raw.get("uid"),
-            labels=Labels(meta_raw.get("labels")),
-            annotations=Annotations(meta_raw.get("annotations")),
-            patch=patch,
-            logger=logger,
-            memo=memo,
-            resource=resource,
-            param=param,
-            reason=None,
-            diff=None,
-            old=None,
-            new=None,
-            retry=0,
-            started=None,
-            runtime=_NO_TIME,
-            event={"type": kind, "object": raw},
-            type=kind,
-        )
+        return await fn(**kwargs)
     except (RuntimeError, TypeError) as exc:
         _raise_if_asyncio_under_trio(fn, exc)
         raise

@@ -29,22 +29,31 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     something is logged: most handlers never log.
     """
 
+    # Class-level defaults: an instance sets only what differs (one is made per raw event).
+    logger: logging.Logger = _base
+    merge_extra = False
+    _extra: Mapping[str, object] | None = None
+    _prefix_text: str | None = None
+    _poster: EventPoster | None = None
+    _post_level: int = logging.INFO
+
     def __init__(
         self,
         body: Mapping[str, Any],
-        *,
         poster: EventPoster | None = None,
         level: int = logging.INFO,
+        *,
         logger: logging.Logger = _base,
     ) -> None:
-        # LoggerAdapter.__init__'s work, without a call: this runs once per event.
-        self.logger = logger
-        self.merge_extra = False
-        self._extra: Mapping[str, object] | None = None
+        # LoggerAdapter.__init__'s work, without a call, and only what is not the default.
+        # (``poster`` and ``level`` may be given by position: a class call with keywords
+        # builds a dict of them, once per raw event.)
         self._body = body
-        self._poster = poster
-        self._post_level = level
-        self._prefix_text: str | None = None
+        if poster is not None:
+            self._poster = poster
+            self._post_level = level
+        if logger is not _base:
+            self.logger = logger
 
     @property
     def extra(self) -> Mapping[str, object] | None:
@@ -164,4 +173,4 @@ def object_logger(
     body: Mapping[str, Any], *, poster: EventPoster | None, level: int = logging.INFO
 ) -> ObjectLogger:
     """The logger handed to handlers of this object (see :class:`ObjectLogger`)."""
-    return ObjectLogger(body, poster=poster, level=level)
+    return ObjectLogger(body, poster, level)

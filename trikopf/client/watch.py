@@ -112,12 +112,8 @@ class WatchDecoder:
                 break
             stop = pos + length
             # The common case: the chunk is here whole, and it is exactly one line.
-            if (
-                not self._line
-                and size >= stop + 2
-                and buf[stop - 1] == 10  # "\n"
-                and buf.find(b"\n", pos, stop - 1) < 0
-            ):
+            # (Its first newline is its last byte; a find without an end bound parses less.)
+            if not self._line and size >= stop + 2 and buf.find(b"\n", pos) == stop - 1:
                 if buf[stop] != 13 or buf[stop + 1] != 10:  # "\r\n"
                     raise WatchProtocolError("watch stream: a chunk does not end with CRLF")
                 append(buf[pos:stop])

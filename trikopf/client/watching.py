@@ -11,6 +11,7 @@ import attrs
 import httpcore
 import httpx
 
+from trikopf.client import jsonlib
 from trikopf.client.errors import (
     ApiConnectionError,
     ApiError,
@@ -38,7 +39,8 @@ class WatchStream:
     """An async iterator of :class:`WatchEvent`; made by ``ApiClient.watch``, not directly.
 
     ``resource_version`` is the last one seen (objects and bookmarks): where a new watch
-    continues. ``reconnects`` counts how often the stream was resumed. Not shareable between
+    continues. ``reconnects`` counts how often the stream was resumed; ``taken``, the events
+    that :meth:`deliver` took. Not shareable between
     tasks: one consumer iterates it.
     """
 
@@ -50,6 +52,7 @@ class WatchStream:
     resume: bool
     ends_by_server: bool
     reconnects: int = 0
+    taken: int = attrs.field(default=0, init=False)  # events taken by deliver()
     _response: httpx.Response | None = attrs.field(default=None, init=False)
     _session: Session | None = attrs.field(default=None, init=False)
     _stream: HeadSplittingStream | None = attrs.field(default=None, init=False)
@@ -144,13 +147,65 @@ class WatchStream:
         receive brought in one loop, then calls :meth:`receive_more`. Mixing it with ``async
         for`` is fine: each event is delivered once, in order. An ``ERROR`` event raises here.
         """
+        loads = jsonlib.loads
         make = self._event
-        while self._index < len(self._ready):
+        while self._index < len(self._ready):  # re-read: ``async for`` may take some too
             line = self._ready[self._index]
             self._index += 1
-            raw = self._parse(line)
-            if raw is not None:
+            # The usual event inline (one parse, no call per step); anything else (a blank
+            # or broken line, an ERROR, a missing type or object) goes the checked way.
+            try:
+                raw = loads(line)
+            except ValueError:
+                raw = None
+            if type(raw) is not dict:
+                raw = self._parse(line)  # None for a blank line; raises for anything else
+                if raw is None:
+                    continue
+            kind = raw.get("type")
+            obj = raw.get("object")
+            if type(obj) is dict and type(kind) is str and kind != "ERROR":
+                self._last = obj
+                yield WatchEvent(kind, obj)
+            else:
                 yield make(raw)
+
+    def deliver(self, fn: Callable[[WatchEvent], object]) -> None:
+        """Call ``fn`` with each event received and not yet taken, ``BOOKMARK``s left out.
+
+        :meth:`received` without a generator step per event, for a consumer that only hands
+        each event on (the watcher's dispatch). Synchronous; ``taken`` counts the events
+        taken (bookmarks included), also when ``fn`` or an ``ERROR`` event raises.
+        """
+        loads = jsonlib.loads
+        make = self._event
+        taken = 0
+        try:
+            while self._index < len(self._ready):
+                line = self._ready[self._index]
+                self._index += 1
+                try:
+                    raw = loads(line)
+                except ValueError:
+                    raw = None
+                if type(raw) is not dict:
+                    raw = self._parse(line)  # None for a blank line; raises for anything else
+                    if raw is None:
+                        continue
+                kind = raw.get("type")
+                obj = raw.get("object")
+                if type(obj) is dict and type(kind) is str and kind != "ERROR":
+                    taken += 1
+                    self._last = obj
+                    if kind != "BOOKMARK":
+                        fn(WatchEvent(kind, obj))
+                else:
+                    event = make(raw)
+                    taken += 1
+                    if event.type != "BOOKMARK":
+                        fn(event)
+        finally:
+            self.taken += taken
 
     async def receive_more(self) -> bool:
         """Wait until more events are received (then ``True``) or the stream ends (``False``).

@@ -39,7 +39,7 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -52,6 +52,7 @@ import trio
 
 from trikopf._util.backlog import BacklogGate
 from trikopf._util.clock import current_time
+from trikopf._util.contexts import WorkerContext
 from trikopf._util.instruments import Instruments, current_instruments
 from trikopf._util.memory import HashedKeys
 from trikopf._util.tasks import start_soon_lean
@@ -251,7 +252,7 @@ class ProcessFn(Protocol[S_contra]):
     ) -> Awaitable[float | None]: ...
 
 
-RawFn = Callable[[WatchEvent], Awaitable[None]]
+RawFn = Callable[[WatchEvent], Coroutine[Any, Any, None]]
 
 
 @attrs.frozen(kw_only=True)
@@ -283,6 +284,8 @@ _TIMED = 4  # waiting for a retry, or for the backoff after a bug (queued in the
 # Rounds a worker runs in one go without waiting (rounds that never wait included): then it
 # lets the event loop run the watcher and the other tasks.
 _STEP_ROUNDS = 32
+# The timer heap is cleared of voided entries when it grows past twice its live size, or this.
+_TIMERS_COMPACT_MIN = 64
 
 
 @attrs.define(eq=False, slots=True)
@@ -385,6 +388,7 @@ class ResourceSupervisor(Generic[S]):
     _windows: deque[tuple[float, _Slot, int]] = attrs.field(factory=deque, init=False)
     _timers: list[tuple[float, int, _Slot, int]] = attrs.field(factory=list, init=False)
     _timer_seq: int = attrs.field(default=0, init=False)
+    _timers_compact_at: int = attrs.field(default=_TIMERS_COMPACT_MIN, init=False)
     _clock_running: bool = attrs.field(default=False, init=False)
     _clock_wake: anyio.Event | None = attrs.field(default=None, init=False)
     _clock_until: float = attrs.field(default=math.inf, init=False)
@@ -489,11 +493,17 @@ class ResourceSupervisor(Generic[S]):
         self._windows.append((deadline, slot, slot.token))
         self._schedule(deadline)
 
-    def _make_ready(self, slot: _Slot) -> None:
-        """Into the ready line; a free worker is woken, or one more is started if none is."""
+    def _make_ready(self, slot: _Slot, *, requeued: bool = False) -> None:
+        """Into the ready line; a free worker is woken, or one more is started if none is.
+
+        ``requeued``: by the worker that has just run the object's round; it comes back to the
+        line itself, so nobody is woken or started for it.
+        """
         slot.where = _READY
         slot.token += 1
         self._ready.append(slot)
+        if requeued:
+            return
         if self._sleepers:
             self._sleepers.pop().event.set()
         elif not self._free:
@@ -506,7 +516,14 @@ class ResourceSupervisor(Generic[S]):
         slot.retry = retry
         deadline = current_time() + max(delay, 0.0)
         self._timer_seq += 1
-        heapq.heappush(self._timers, (deadline, self._timer_seq, slot, slot.token))
+        timers = self._timers
+        if len(timers) >= self._timers_compact_at:
+            # Waits ended early (a new event before a retry was due) stay in the heap until
+            # their deadline: drop them once they could outnumber the live ones.
+            timers[:] = [entry for entry in timers if entry[2].token == entry[3]]
+            heapq.heapify(timers)
+            self._timers_compact_at = max(2 * len(timers), _TIMERS_COMPACT_MIN)
+        heapq.heappush(timers, (deadline, self._timer_seq, slot, slot.token))
         self._schedule(deadline)
 
     def _timer_due(self, slot: _Slot) -> None:
@@ -714,6 +731,9 @@ class ResourceSupervisor(Generic[S]):
         """One worker of the pool: rounds of the objects in the ready line, one at a time."""
         ready = self._ready
         streak = 0  # rounds since this worker last let the others run
+        # What one object's handlers set in context variables is not seen by the next object's
+        # rounds (nor by the tasks they start): as with a task per object.
+        context = WorkerContext()
         try:
             while True:
                 if not ready:
@@ -745,9 +765,10 @@ class ResourceSupervisor(Generic[S]):
                     # this round turns out to wait (else it finds nothing and idles).
                     self._start_worker()
                 try:
-                    await self._serve(slot)
+                    await context.wrap(self._serve(slot))
                 finally:
                     self._free += 1
+                    context.check()
                 streak += 1
         finally:
             self._workers -= 1
@@ -817,6 +838,7 @@ class ResourceSupervisor(Generic[S]):
             self._failed(slot, scope)
             return
         self._rounds += 1
+        slot.failures = 0  # the backoff after a bug doubles for bugs in a row only
         if event.type == "DELETED":
             # The object is gone: its tree ends, its memory is dropped.
             scope.cancel()
@@ -826,7 +848,7 @@ class ResourceSupervisor(Generic[S]):
             self._stopped(slot, scope)
         elif slot.has_pending():
             # Events came during the round: they have waited already, no new window.
-            self._make_ready(slot)
+            self._make_ready(slot, requeued=True)
         elif delay is not None:
             self._set_timer(slot, delay, retry=True)
         else:

@@ -33,6 +33,7 @@ import anyio.lowlevel
 import attrs
 
 from trikopf._util.backlog import BacklogGate
+from trikopf._util.contexts import WorkerContext
 from trikopf.reactor.objects import RawFn, SupervisorStatistics
 from trikopf.structs import WatchEvent
 
@@ -163,6 +164,9 @@ class RawDispatcher:
     async def _work(self) -> None:
         held = self._held
         streak = 0  # events handled since this worker last let others run
+        # What one object's handlers set in context variables is not seen by the next
+        # object's handlers: as with a task per object.
+        context = WorkerContext()
         try:
             while True:
                 if not self._ready:
@@ -189,7 +193,7 @@ class RawDispatcher:
                     # This object's events, one after another, until none waits behind.
                     while True:
                         try:
-                            await self.handle(event)
+                            await context.wrap(self.handle(event))
                         except Exception:
                             self._bugs += 1
                             logger.exception(
@@ -197,9 +201,10 @@ class RawDispatcher:
                                 uid,
                                 self.name,
                             )
+                        context.check()
                         self._handled += 1
                         self._pending -= 1
-                        if self._gate.waited_on and self._pending * 2 <= (self.backlog_limit or 0):
+                        if self._pending * 2 <= (self.backlog_limit or 0) and self._gate.waited_on:
                             self._gate.release()
                         streak += 1
                         if streak >= STEP_EVENTS:

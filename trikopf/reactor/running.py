@@ -25,7 +25,7 @@ import logging
 import math
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol, cast
 
 import anyio
@@ -88,7 +88,7 @@ class ObjectHook(Protocol):
         event: WatchEvent,
         state: Any,
         scope: ObjectScope,
-    ) -> Awaitable[None]: ...
+    ) -> Coroutine[Any, Any, None]: ...
 
 
 @attrs.define(eq=False)

@@ -206,20 +206,24 @@ async def serve_watch(
                             if event.type != "BOOKMARK":
                                 dispatch(event)
                     else:
+                        taken = events.taken
                         try:
                             while await events.receive_more():
                                 note_work()  # no memory release while events flow
-                                for event in events.received():
-                                    received += 1
-                                    if count_event is not None:
+                                if count_event is None:
+                                    events.deliver(dispatch)  # no Python step per event here
+                                else:
+                                    for event in events.received():
+                                        received += 1
                                         count_event()
-                                    if event.type != "BOOKMARK":
-                                        dispatch(event)
+                                        if event.type != "BOOKMARK":
+                                            dispatch(event)
                                 if pressure is not None and pressure.congested():
                                     await _wait_uncongested(pressure, limit)
                         finally:
                             # The stream tracks the last resourceVersion it delivered.
                             resource_version = events.resource_version or resource_version
+                            received += events.taken - taken
             if received or anyio.current_time() - opened >= _QUICK_END:
                 # A stream that brought events, or simply lasted (a quiet resource whose
                 # server timeout passed): reconnect at once.

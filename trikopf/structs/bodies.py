@@ -203,7 +203,7 @@ class Lease(_Body):
     kind: str = "Lease"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(init=False)
 class WatchEvent:
     """One event of a watch stream: its type and the object, parsed once and never copied.
 
@@ -211,11 +211,19 @@ class WatchEvent:
     raises on ``ERROR`` events, so consumers normally see the first four only). ``listed`` is
     true for objects that a list delivered (the watcher's initial list or a relist), not the
     stream: change detection tells objects that existed before the operator started by it.
+    Immutable; made once per watch event, so its constructor is written out (positional or
+    keyword arguments) instead of the generated one.
     """
 
     type: str
     object: RawBody
     listed: bool = False
+
+    def __init__(self, type: str, object: RawBody, listed: bool = False) -> None:
+        # The slots' own setters: no frozen-class __setattr__ and no bound method per call.
+        _set_type(self, type)
+        _set_object(self, object)
+        _set_listed(self, listed)
 
     @property
     def resource_version(self) -> str | None:
@@ -240,6 +248,11 @@ class WatchEvent:
         """The object's ``metadata.namespace`` (``None`` if cluster-scoped)."""
         meta = self.object.get("metadata")
         return meta.get("namespace") if meta else None
+
+
+_set_type = WatchEvent.type.__set__  # type: ignore[attr-defined]
+_set_object = WatchEvent.object.__set__  # type: ignore[attr-defined]
+_set_listed = WatchEvent.listed.__set__  # type: ignore[attr-defined]
 
 
 @attrs.frozen(kw_only=True)
