@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import anyio
@@ -174,3 +176,23 @@ async def test_a_parked_object_with_a_body_source_restarts_on_the_body_kept_ther
         tg.cancel_scope.cancel()  # the restarted tree's task sleeps on
     assert bodies == [body, body]
     assert bodies[1] is body  # read back from the source, not parsed from a copy
+
+
+async def test_an_object_going_idle_frees_its_last_event_without_a_garbage_collection() -> None:
+    async def process(ev: WatchEvent, state: ObjectState, scope: ObjectScope) -> None:
+        state.seen = True
+
+    ev = event("a", 1, "ADDED")
+    gone = weakref.ref(ev)
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(tg, process, ObjectState, idle_timeout=5.0)
+        gc.disable()  # only reference counting: nothing in a cycle may hold the event
+        try:
+            supervisor.dispatch(ev)
+            del ev
+            await anyio.sleep(1.0)
+            assert supervisor.statistics().active == 0
+            assert gone() is None
+        finally:
+            gc.enable()
+        supervisor.stop()

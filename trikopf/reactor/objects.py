@@ -547,6 +547,11 @@ class ResourceSupervisor(Generic[S]):
             self._compact(slot)
             self._parked[slot.uid] = slot
         else:
+            # The slot is dropped: its body goes now, and the cycle slot -> scope -> callbacks
+            # -> slot is cut, so that it does not wait (with the body) for a full collection.
+            slot.last = None
+            slot.kept = None
+            slot.scope = None
             self._forget_idle(slot.uid)
 
     def _forget_idle(self, uid: str) -> None:
