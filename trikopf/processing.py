@@ -9,7 +9,8 @@ edits — in one PATCH (two when status goes to a status subresource). It return
 :func:`handle_raw_event` runs the ``on.event`` handlers of one raw event, fire and forget.
 
 The per-object memory between rounds is an :class:`ObjectState` (a few slots; the reactor keeps
-one per live object and drops it when the object is gone).
+one per busy object, drops it when the object is gone, and drops it while the object is idle if
+it holds nothing but "seen", see :meth:`ObjectState.is_idle`).
 """
 
 from __future__ import annotations
@@ -170,6 +171,28 @@ class ObjectState:
         self.echo: int | None = None
         self.failures = 0
         self.memo: Any = None
+
+    @classmethod
+    def seen_before(cls) -> ObjectState:
+        """The state of an object whose earlier state was dropped as idle (:meth:`is_idle`)."""
+        state = cls()
+        state.seen = True
+        return state
+
+    def is_idle(self) -> bool:
+        """Whether nothing but ``seen`` is kept: no echo awaited, no failures, no memo of its own.
+
+        Such a state need not be kept between rounds: the reactor drops it and remembers only
+        that the object was seen (:meth:`seen_before` makes it again). Everything else the next
+        round needs is on the object itself (the stored essence and progress).
+        """
+        return (
+            self.seen
+            and self.awaiting is None
+            and self.echo is None
+            and not self.failures
+            and self.memo is None
+        )
 
     def __repr__(self) -> str:
         return (

@@ -84,12 +84,90 @@ def _census(signum: int, frame: object) -> None:
             ]
             chains.append([f"{type(r).__module__}.{type(r).__qualname__}" for r in up][:8])
             level = up[:3]
+    # What the per-object states that are still kept hold (their reprs, counted).
+    states = collections.Counter(
+        f"{o!r} memo={type(o.memo).__name__}" for o in objects if type(o).__name__ == "ObjectState"
+    )
     del objects
     with open(os.environ["BENCH_CENSUS"], "w") as file:
-        json.dump({"counts": counts.most_common(40), "referrers": chains}, file, indent=0)
+        json.dump(
+            {
+                "counts": counts.most_common(40),
+                "referrers": chains,
+                "states": states.most_common(5),
+            },
+            file,
+            indent=0,
+        )
 
 
 # Also an experiment, off by default: with BENCH_CENSUS=path, SIGUSR1 writes a census of the
 # live objects, to see what an operator keeps per object.
 if os.environ.get("BENCH_CENSUS"):
     signal.signal(signal.SIGUSR1, _census)
+
+
+_first_pools: set[int] = set()
+
+
+def _pools() -> dict[int, object]:
+    """The small (pymalloc-sized) objects reachable from the collector's: address to object."""
+    import sys
+
+    found: dict[int, object] = {}
+    for obj in gc.get_objects():
+        for o in (obj, *gc.get_referents(obj)):
+            if sys.getsizeof(o, 1000) <= 512:
+                found[id(o)] = o
+    return found
+
+
+def _mallocstats(signum: int, frame: object) -> None:
+    """Append CPython's allocator statistics (arenas, pools, blocks) to ``BENCH_MALLOCSTATS``."""
+    import sys
+
+    path = os.environ["BENCH_MALLOCSTATS"]
+    if os.environ.get("BENCH_PRUNE_DEADLINES"):  # an experiment: Trio's stale deadline entries
+        from trio._core import _run
+
+        runner = _run.GLOBAL_RUN_CONTEXT.runner
+        before = len(runner.deadlines._heap)
+        runner.deadlines._prune()
+        gc.collect()
+        with open(path, "a") as file:
+            file.write(f"pruned {before} -> {len(runner.deadlines._heap)}\n")
+    pools = _pools()
+    with open(path, "a") as file:
+        file.write(f"=== {time.monotonic():.3f} blocks={sys.getallocatedblocks()}\n")
+        file.write(
+            f"gc counts {gc.get_count()} stats {[st['collections'] for st in gc.get_stats()]}\n"
+        )
+        if _first_pools:
+            # The small objects that live in pools that did not exist at the first look.
+            new = collections.Counter()
+            samples: dict[str, str] = {}
+            for addr, obj in pools.items():
+                if addr >> 14 not in _first_pools:
+                    name = type(obj).__qualname__
+                    new[name] += 1
+                    if name not in samples:
+                        samples[name] = repr(obj)[:150]
+            file.write(f"new pools: {len({a >> 14 for a in pools} - _first_pools)}\n")
+            for name, count in new.most_common(25):
+                file.write(f"  {count:7d} {name}  {samples[name]}\n")
+        else:
+            _first_pools.update(a >> 14 for a in pools)
+        file.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(file.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+# A third one, off by default: with BENCH_MALLOCSTATS=path, SIGWINCH appends the allocator's
+# arena statistics there, to see whether the arenas of a burst go back to the system.
+if os.environ.get("BENCH_MALLOCSTATS"):
+    signal.signal(signal.SIGWINCH, _mallocstats)

@@ -52,3 +52,14 @@ elif WORKLOAD == "resume":
 
 else:
     raise SystemExit(f"unknown BENCH_WORKLOAD={WORKLOAD!r}")
+
+# An experiment, off by default: BENCH_SETTINGS="processing.idle_timeout=0.5,..." sets numeric
+# operator settings at startup, to measure what a setting costs or saves.
+if os.environ.get("BENCH_SETTINGS"):
+
+    @trikopf.on.startup()
+    async def _bench_settings(settings: Any, **_: Any) -> None:
+        for item in os.environ["BENCH_SETTINGS"].split(","):
+            path, value = item.split("=")
+            group, name = path.split(".")
+            setattr(getattr(settings, group), name, float(value) if "." in value else int(value))

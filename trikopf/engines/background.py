@@ -80,6 +80,8 @@ class Scope(Protocol):
         cancel_scope: anyio.CancelScope | None = None,
     ) -> None: ...
 
+    body_source: Any  # set to the object's live body: the supervisor keeps no copy then
+
 
 class DaemonPatch(Patch):
     """The ``patch`` of daemons and timers: sent when the call returns, or earlier on request.
@@ -619,6 +621,7 @@ class BackgroundEngine:
             self._objects[uid] = obj
         else:
             obj.live.update(raw)
+        scope.body_source = obj.live  # updated in every round: the newest body
         if obj.memo is None:
             obj.memo = object_memo(state, self.memo)
         prefix = self.settings.persistence.annotation_prefix

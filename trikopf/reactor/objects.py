@@ -20,7 +20,9 @@ objects from the ready line, first come first served, and runs one round each:
   ``worker_limit``), so a slow handler holds up only its own worker, never the objects behind
   it; a worker exits after ``idle_timeout`` with nothing to do. A worker that runs rounds which
   never wait lets the event loop run after 32 of them;
-- an idle object holds no task and no slot, only its small state (kept until it is deleted);
+- an idle object holds no task and no slot, only its small state (kept until it is deleted),
+  and not even that if the state says only that the object was seen: then just a hash of its
+  uid is kept (see ``idle_state``);
   an object whose :class:`ObjectScope` (the object's share of the tasks where daemons and
   timers run, started by ``trikopf/engines/`` through the ``process`` callable) still runs
   tasks keeps it, parked by uid, until they end or its next round takes it over; deleting the
@@ -37,7 +39,7 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -52,11 +54,13 @@ from trikopf._util.backlog import BacklogGate
 from trikopf._util.clock import current_time
 from trikopf._util.contexts import WorkerContext
 from trikopf._util.instruments import Instruments, current_instruments
+from trikopf._util.memory import HashedKeys
 from trikopf._util.tasks import start_soon_lean
 from trikopf.client import jsonlib
 from trikopf.structs import WatchEvent
 
 __all__ = [
+    "BodySource",
     "ObjectScope",
     "ProcessFn",
     "RawFn",
@@ -99,6 +103,14 @@ async def open_task_spawner(task_group: anyio.abc.TaskGroup) -> AsyncIterator[Ta
         yield cast(TaskSpawner, task_group)
 
 
+class BodySource(Protocol):
+    """Something that keeps an object's newest body (an engine's live body of the object)."""
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The newest body the engine saw (the body of the object's last round)."""
+
+
 @attrs.define(eq=False)
 class ObjectScope:
     """The task tree of one live object: where daemons and timers of that object run.
@@ -122,6 +134,10 @@ class ObjectScope:
 
     The tasks run in the task group of the (resource, namespace), each in its own cancel scope
     that this object holds: an object without tasks costs no task group at all.
+
+    An engine that keeps the object's newest body anyway (updated in every round) may say so
+    in :attr:`body_source`: between rounds the supervisor then reads the last body from there
+    (a restart after a bug, a relist that misses the object) instead of keeping its own copy.
     """
 
     uid: str
@@ -135,6 +151,9 @@ class ObjectScope:
     _more_cancel_scopes: set[anyio.CancelScope] | None = None
     _cancelled: bool = False
     _stopping: anyio.Event | None = None
+    # Set by an engine that keeps the object's newest body for its tasks anyway (daemons'
+    # live bodies): the supervisor then keeps no copy of its own between rounds.
+    body_source: BodySource | None = None
 
     @property
     def stopping(self) -> anyio.Event:
@@ -287,7 +306,8 @@ class _Slot:
     last: WatchEvent | None = None
     # While parked (no round ahead, daemons/timers running): the last event as compact JSON
     # instead of its parsed body, parsed again only if the tree restarts: (type, listed, bytes).
-    kept: tuple[str, bool, bytes] | None = None
+    # The JSON is None when the scope's body source keeps the body (a daemon's live body).
+    kept: tuple[str, bool, bytes | None] | None = None
     raw: list[WatchEvent] | None = None
     where: int = _IDLE
     # Bumped whenever the slot moves: a queued window or timer that names an older token is void.
@@ -337,7 +357,12 @@ class ResourceSupervisor(Generic[S]):
     # Backpressure: the watcher stops reading while this many events wait for or are in a round.
     backlog_limit: int | None = None
     max_workers: int | None = None
+    # An idle object whose state says only that it was seen (``idle_state``) keeps no state:
+    # its uid is remembered as a hash, and ``seen_state`` makes its state again for a round.
+    idle_state: Callable[[S], bool] | None = None
+    seen_state: Callable[[], S] | None = None
     _states: dict[str, S] = attrs.field(factory=dict, init=False)
+    _seen: HashedKeys = attrs.field(factory=HashedKeys, init=False)
     # Objects with a round ahead (ready, in a window, running, or waiting for a retry).
     _slots: dict[str, _Slot] = attrs.field(factory=dict, init=False)
     # Objects with nothing ahead whose scope still runs tasks (daemons, timers).
@@ -384,6 +409,8 @@ class ResourceSupervisor(Generic[S]):
             if state is not None and settles(event, state):
                 if slot is not None:
                     slot.last = event  # the newest body: what a restarted tree would re-run
+                elif uid not in self._parked:
+                    self._forget_idle(uid)  # it went idle before its echo came back
                 return
         if slot is None:
             slot = self._parked.pop(uid, None)
@@ -517,16 +544,53 @@ class ResourceSupervisor(Generic[S]):
         if self._slots.get(slot.uid) is slot:
             del self._slots[slot.uid]
         if slot.scope is not None and slot.scope.active and not self._stopping:
-            last = slot.last
-            if last is not None:
-                try:
-                    kept = jsonlib.dumps(last.object)
-                except (TypeError, ValueError):
-                    pass  # not plain JSON (a body made in-process): it stays parsed
-                else:
-                    slot.kept = (last.type, last.listed, kept)
-                    slot.last = None
+            self._compact(slot)
             self._parked[slot.uid] = slot
+        else:
+            # The slot is dropped: its body goes now, and the cycle slot -> scope -> callbacks
+            # -> slot is cut, so that it does not wait (with the body) for a full collection.
+            slot.last = None
+            slot.kept = None
+            slot.scope = None
+            self._forget_idle(slot.uid)
+
+    def _forget_idle(self, uid: str) -> None:
+        """An object without a round ahead or tasks: drop its state if it says only "seen"."""
+        idle = self.idle_state
+        state = self._states.get(uid)
+        if idle is not None and self.seen_state is not None and state is not None and idle(state):
+            # Nothing of the object stays but a hash: the state and the uid string were made
+            # during the burst, and would keep its arenas.
+            del self._states[uid]
+            self._seen.add(uid)
+
+    def _new_state(self, uid: str) -> S:
+        if self.seen_state is not None and self._seen.discard(uid):
+            return self.seen_state()
+        return self.new_state()
+
+    @staticmethod
+    def _compact(slot: _Slot) -> None:
+        """Keep the slot's last event as compact JSON (about a fifth of its parsed size).
+
+        Between rounds the last body is needed only for a restart after a bug or a relist
+        that misses the object. With a body source on the scope (a daemon's live body), not
+        even that: the body is read back from there.
+        """
+        last = slot.last
+        if last is None:
+            return
+        if slot.scope is not None and slot.scope.body_source is not None:
+            slot.kept = (last.type, last.listed, None)  # the engine keeps it: no copy here
+            slot.last = None
+            return
+        try:
+            # A copy of the serialiser's result: its buffer may keep room to spare.
+            kept = bytes(memoryview(jsonlib.dumps(last.object)))
+        except (TypeError, ValueError):
+            return  # not plain JSON (a body made in-process): it stays parsed
+        slot.kept = (last.type, last.listed, kept)
+        slot.last = None
 
     def _start_worker(self) -> None:
         if self._stopping:
@@ -541,7 +605,13 @@ class ResourceSupervisor(Generic[S]):
         """The object's last event (parsed again from its compact JSON if the slot was parked)."""
         kept = slot.kept
         if slot.last is None and kept is not None:
-            slot.last = WatchEvent(type=kept[0], object=jsonlib.loads(kept[2]), listed=kept[1])
+            data = kept[2]
+            if data is not None:
+                slot.last = WatchEvent(type=kept[0], object=jsonlib.loads(data), listed=kept[1])
+            elif slot.scope is not None and slot.scope.body_source is not None:
+                raw = slot.scope.body_source.raw
+                body = raw if isinstance(raw, dict) else dict(raw)
+                slot.last = WatchEvent(type=kept[0], object=body, listed=kept[1])
         slot.kept = None
         return slot.last
 
@@ -565,6 +635,8 @@ class ResourceSupervisor(Generic[S]):
                 self.dispatch(WatchEvent(type="DELETED", object=body.object))
             elif slot is None:
                 del self._states[uid]
+        if self._seen:
+            self._seen = HashedKeys(uid for uid in present if uid in self._seen)
 
     def stop(self) -> None:
         """Refuse new events; drop the rounds not yet started; running rounds finish."""
@@ -600,7 +672,9 @@ class ResourceSupervisor(Generic[S]):
     def statistics(self) -> SupervisorStatistics:
         """How many objects are known, how many workers run, and how many rounds ran."""
         return SupervisorStatistics(
-            objects=len(self._states.keys() | self._slots.keys() | self._parked.keys()),
+            objects=len(self._states.keys() | self._slots.keys() | self._parked.keys())
+            + len(self._seen)
+            - sum(uid in self._seen for uid in self._slots),  # a round ahead, no state yet
             workers=self._workers,
             rounds=self._rounds,
             restarts=self._restarts,
@@ -755,7 +829,7 @@ class ResourceSupervisor(Generic[S]):
                 await self._run_raw(slot)
                 state = self._states.get(slot.uid)
                 if state is None:
-                    state = self._states[slot.uid] = self.new_state()
+                    state = self._states[slot.uid] = self._new_state(slot.uid)
                 if self.limiter is not None:
                     async with self.limiter:
                         self._report_start(slot)

@@ -240,6 +240,8 @@ class _Reactor:
                     name=where(resource, namespace),
                     settles=settles,
                     backlog_limit=processing.backlog_limit,
+                    idle_state=ObjectState.is_idle,
+                    seen_state=ObjectState.seen_before,
                 )
             watch_scope = anyio.CancelScope()
             self._live[id(supervisor)] = (watch_scope, supervisor)
