@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from trikopf.actions.posting import EventPoster, object_ref
+from trikopf.actions.posting import EventPoster
 
 __all__ = ["ObjectLogger", "object_logger"]
 
@@ -98,8 +98,10 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                 text = str(msg) % args if args else str(msg)
             except (TypeError, ValueError):
                 text = str(msg)
+            # The body itself: the poster makes the Event's reference only if it queues it
+            # (most success lines in a burst of objects are dropped by the rate limit).
             self._poster.post_nowait(
-                object_ref(self._body),
+                self._body,
                 type="Warning" if level >= logging.WARNING else "Normal",
                 reason=str(reason),
                 message=text,

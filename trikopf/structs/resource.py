@@ -7,12 +7,13 @@ import attrs
 __all__ = ["Resource"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Resource:
     """One served resource of the Kubernetes API, as discovery describes it.
 
     ``group`` is ``""`` for the core group. Instances are hashable values: use them as dict keys
-    for watchers and caches. Build them from discovery (``ApiClient.resolve``) or directly.
+    for watchers and caches (the hash is computed once: a round looks the resource up in the
+    registry several times). Build them from discovery (``ApiClient.resolve``) or directly.
     """
 
     group: str
