@@ -53,6 +53,21 @@ def test_record_names_the_callers_line_and_the_object(kept: _Keep) -> None:
     assert not hasattr(record, "reason")
 
 
+def test_a_reason_alone_leaves_only_the_objects_names_on_the_record(kept: _Keep) -> None:
+    olog = _logger()
+    olog.info("first", extra={"reason": "Success"})
+    olog.info("second", extra={"reason": "Error", "extra_key": 8})
+    olog.info("third")
+    first, second, third = kept.records
+    for record in (first, third):
+        assert record.k8s_name == "obj1"  # type: ignore[attr-defined]
+        assert record.k8s_namespace == "ns1"  # type: ignore[attr-defined]
+        assert not hasattr(record, "reason")
+        assert not hasattr(record, "extra_key")  # the second record's extra stays its own
+    assert second.extra_key == 8  # type: ignore[attr-defined]
+    assert olog.extra == {"k8s_namespace": "ns1", "k8s_name": "obj1", "k8s_uid": "uid-1"}
+
+
 def test_exception_records_carry_the_exception(kept: _Keep) -> None:
     try:
         raise ValueError("boom")

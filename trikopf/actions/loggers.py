@@ -85,10 +85,16 @@ class ObjectLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        extra = dict(self.extra or {})
-        extra.update(kwargs.get("extra") or {})
-        extra.pop("reason", None)
-        kwargs["extra"] = extra
+        given = kwargs.get("extra")
+        if not given or (len(given) == 1 and "reason" in given):
+            # The object's own names alone (the usual case: at most a reason for the Event):
+            # shared, not copied, since the record only reads them.
+            kwargs["extra"] = self.extra
+        else:
+            extra = dict(self.extra or {})
+            extra.update(given)
+            extra.pop("reason", None)
+            kwargs["extra"] = extra
         return f"{self._prefix}{msg}", kwargs
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
