@@ -363,14 +363,26 @@ def _reads_kwargs(handlers: Sequence[ResourceHandler]) -> bool:
     )
 
 
+# The last Defaults made, by the settings' values: one per round otherwise (a frozen attrs
+# instance, about 1 µs); the settings may change at run time, so the values are the key.
+_LAST_DEFAULTS: list[Any] = [None, None]
+
+
 def _defaults(settings: OperatorSettings) -> Defaults:
     execution = settings.execution
-    return Defaults(
-        backoff=execution.backoff,
-        timeout=execution.timeout,
-        retries=execution.retries,
-        thread_limit=execution.max_sync_threads,
+    key = (execution.backoff, execution.timeout, execution.retries, execution.max_sync_threads)
+    cached = _LAST_DEFAULTS
+    if cached[0] == key:
+        defaults: Defaults = cached[1]
+        return defaults
+    defaults = Defaults(
+        backoff=key[0],
+        timeout=key[1],
+        retries=key[2],
+        thread_limit=key[3],
     )
+    cached[0], cached[1] = key, defaults
+    return defaults
 
 
 async def process_event(
