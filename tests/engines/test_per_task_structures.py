@@ -44,7 +44,7 @@ async def test_a_task_with_its_own_cancel_scope_is_cancelled_with_its_object() -
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope = ObjectScope("uid-1", tg, lambda key: None, lambda key, s, e: None)
             scope.start_soon(task, cancel_scope=own)
             await anyio.wait_all_tasks_blocked()
             assert scope.active == 1
@@ -97,7 +97,7 @@ async def test_an_object_scope_cancels_every_task_it_runs_and_counts_their_ends(
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope = ObjectScope("uid-1", tg, lambda key: None, lambda key, s, e: None)
             scope.start_soon(short)  # the first task, which ends before the others
             scope.start_soon(long, "second")
             scope.start_soon(long, "third")

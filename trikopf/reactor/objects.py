@@ -34,7 +34,6 @@ restarted after a short backoff; other objects are not affected.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import logging
 import math
@@ -142,8 +141,12 @@ class ObjectScope:
 
     uid: str
     _task_group: TaskSpawner | anyio.abc.TaskGroup
-    _on_task_done: Callable[[], None]
-    _on_bug: Callable[[ObjectScope, BaseException], None]
+    # Called as ``on_task_done(key)`` and ``on_bug(key, scope, exc)``: the owner's methods and
+    # its handle of the object, not a closure or partial per object (a parked daemon object
+    # would hold two, with their argument tuples, for its whole life).
+    _on_task_done: Callable[[Any], None]
+    _on_bug: Callable[[Any, ObjectScope, BaseException], None]
+    key: Any = None
     active: int = 0
     # The cancel scopes of the running tasks: the first in a field, more in a set made only
     # then (most objects run one task: a daemon holds no set of its own).
@@ -215,7 +218,7 @@ class ObjectScope:
             else:
                 await fn(*args)
         except Exception as exc:
-            self._on_bug(self, exc)
+            self._on_bug(self.key, self, exc)
         finally:
             if self._cancel_scope is cancel_scope:
                 self._cancel_scope = None
@@ -225,7 +228,7 @@ class ObjectScope:
                     self._more_cancel_scopes = None
             self.active -= 1
             if not self.active:
-                self._on_task_done()  # the worker may go idle now
+                self._on_task_done(self.key)  # the worker may go idle now
 
     def cancel_tasks(self) -> None:
         """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
@@ -794,10 +797,7 @@ class ResourceSupervisor(Generic[S]):
 
     def _new_scope(self, slot: _Slot) -> ObjectScope:
         scope = slot.scope = ObjectScope(
-            slot.uid,
-            self.task_group,
-            functools.partial(self._scope_done, slot),
-            functools.partial(self._task_failed, slot),
+            slot.uid, self.task_group, self._scope_done, self._task_failed, slot
         )
         return scope
 
