@@ -80,6 +80,8 @@ class Scope(Protocol):
         cancel_scope: anyio.CancelScope | None = None,
     ) -> None: ...
 
+    def task_ended(self, cancel_scope: anyio.CancelScope, exc: BaseException | None) -> bool: ...
+
     body_source: Any  # set to the object's live body: the supervisor keeps no copy then
 
 
@@ -350,6 +352,7 @@ class BackgroundTask:
     obj: _ObjectTasks
     handler: BackgroundHandler
     stopped: DaemonStopped
+    scope: Scope  # the object scope it runs in (the object's may be replaced meanwhile)
     cancel_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stop_started: float | None = None
     ended: bool = False
@@ -416,7 +419,8 @@ class BackgroundTask:
             )
 
     # The task's body (run_daemon, run_timer) runs inside ``with task:``: the cancel scope is
-    # entered and the end is reported without a wrapper coroutine (one frame less per daemon).
+    # entered and the end is reported (to the engine and to the object scope) without a
+    # wrapper coroutine, neither ours nor the scope's (two frames less per daemon).
     def __enter__(self) -> BackgroundTask:
         self.engine.count(self, +1)
         self.cancel_scope.__enter__()
@@ -429,17 +433,31 @@ class BackgroundTask:
         tb: TracebackType | None,
     ) -> bool:
         try:
-            return bool(self.cancel_scope.__exit__(exc_type, exc, tb))
-        finally:
-            engine = self.engine
-            engine.count(self, -1)
-            self.ended = True
-            if self._done is not None:
-                self._done.set()
-            if self.obj.tasks.get(self.handler.id) is self:
-                del self.obj.tasks[self.handler.id]
-            engine.forget_if_empty(self.obj)
-            self._report()
+            escaped = None if self.cancel_scope.__exit__(exc_type, exc, tb) else exc
+        except BaseException as raised:  # the cancel scope's own (e.g. a mis-nesting)
+            escaped = raised
+        try:
+            self._end()
+        except BaseException as raised:  # a bug of ours: the object's tree restarts
+            escaped = raised
+        # The last step of the task: a bug (an Exception) goes to the object scope's owner.
+        handled = self.scope.task_ended(self.cancel_scope, escaped)
+        if escaped is None or handled:
+            return True
+        if escaped is exc:
+            return False
+        raise escaped
+
+    def _end(self) -> None:
+        engine = self.engine
+        engine.count(self, -1)
+        self.ended = True
+        if self._done is not None:
+            self._done.set()
+        if self.obj.tasks.get(self.handler.id) is self:
+            del self.obj.tasks[self.handler.id]
+        engine.forget_if_empty(self.obj)
+        self._report()
 
     def _report(self) -> None:
         if self.stop_started is None:
@@ -680,7 +698,11 @@ class BackgroundEngine:
         from trikopf.engines.timers import run_timer
 
         task = BackgroundTask(
-            engine=self, obj=obj, handler=handler, stopped=stop_flag_for(self, handler)
+            engine=self,
+            obj=obj,
+            handler=handler,
+            stopped=stop_flag_for(self, handler),
+            scope=obj.scope,
         )
         obj.tasks[handler.id] = task
         body = run_daemon if isinstance(handler, DaemonHandler) else run_timer
@@ -688,5 +710,6 @@ class BackgroundEngine:
             body,
             task,
             name=f"{task.kind.lower()}:{handler.id}:{obj.uid}",
-            cancel_scope=task.cancel_scope,  # one cancel scope per task, entered by the body
+            # One cancel scope per task, entered by the body, which reports its end itself.
+            cancel_scope=task.cancel_scope,
         )

@@ -180,12 +180,14 @@ class ObjectScope:
         """Start ``fn(*args)`` as a task of this object and return at once.
 
         Does nothing once the object is gone (the scope was cancelled). A task that runs inside
-        a cancel scope of its own passes it as ``cancel_scope`` (``fn`` enters it): the object
-        then cancels that one, and the task costs one cancel scope instead of two.
+        a cancel scope of its own passes it as ``cancel_scope``: ``fn`` enters it and, as its
+        last step, calls :meth:`task_ended` with it and the exception escaping it (``None`` if
+        none). The object then cancels that scope, and the task runs with no frame of ours
+        around it and one cancel scope instead of two.
         """
         if self._cancelled:
             return
-        entered = cancel_scope is None
+        own = cancel_scope is not None
         if cancel_scope is None:
             cancel_scope = anyio.CancelScope()
         if self._cancel_scope is None:
@@ -195,30 +197,28 @@ class ObjectScope:
         else:
             self._more_cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
+        if not own:
+            args = (cancel_scope, fn, args)
+            fn = self._run_task
         spawner = self._task_group
         name = name or getattr(fn, "__name__", None)
         if isinstance(spawner, anyio.abc.TaskGroup):
             # On Trio without AnyIO's per-task handle: a daemon lives long.
-            start_soon_lean(spawner, self._run_task, cancel_scope, entered, fn, args, name=name)
+            start_soon_lean(spawner, fn, *args, name=name)  # type: ignore[arg-type]
         else:  # a Trio nursery already (see open_task_spawner)
-            spawner.start_soon(self._run_task, cancel_scope, entered, fn, args, name=name)
+            spawner.start_soon(fn, *args, name=name)
 
-    async def _run_task(
-        self,
-        cancel_scope: anyio.CancelScope,
-        enter: bool,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-    ) -> None:
-        # A method, not a closure per task: a daemon holds no function object and cells of its own.
+    def task_ended(self, cancel_scope: anyio.CancelScope, exc: BaseException | None) -> bool:
+        """A task of this object has ended (see :meth:`start_soon`); returns at once.
+
+        ``exc`` is what escaped the task. An :class:`Exception` is a bug: it goes to the owner
+        (which restarts the object's tree), and ``True`` is returned: the task must not raise
+        it. Anything else (a cancellation, ``KeyboardInterrupt``) is the task's to raise.
+        """
+        bug = isinstance(exc, Exception)
         try:
-            if enter:
-                with cancel_scope:
-                    await fn(*args)
-            else:
-                await fn(*args)
-        except Exception as exc:
-            self._on_bug(self.key, self, exc)
+            if bug:
+                self._on_bug(self.key, self, exc)  # type: ignore[arg-type]
         finally:
             if self._cancel_scope is cancel_scope:
                 self._cancel_scope = None
@@ -229,6 +229,23 @@ class ObjectScope:
             self.active -= 1
             if not self.active:
                 self._on_task_done(self.key)  # the worker may go idle now
+        return bug
+
+    async def _run_task(
+        self,
+        cancel_scope: anyio.CancelScope,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+    ) -> None:
+        # A method, not a closure per task: a task holds no function object and cells of its own.
+        try:
+            with cancel_scope:
+                await fn(*args)
+        except BaseException as exc:
+            if not self.task_ended(cancel_scope, exc):
+                raise
+        else:
+            self.task_ended(cancel_scope, None)
 
     def cancel_tasks(self) -> None:
         """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
