@@ -266,7 +266,7 @@ class _LiveKwargs(Mapping[str, Any]):
     and ``annotations`` as live views of the object's newest body; the rest from the task.
     """
 
-    __slots__ = ("_logger", "_now", "_patch", "_retry", "_started", "_task")
+    __slots__ = ("_body", "_logger", "_meta", "_now", "_patch", "_retry", "_started", "_task")
 
     def __init__(
         self,
@@ -276,6 +276,7 @@ class _LiveKwargs(Mapping[str, Any]):
         retry: int,
         started: float | None,
         now: float,
+        body: Body,
     ) -> None:
         self._task = task
         self._patch = patch
@@ -283,9 +284,18 @@ class _LiveKwargs(Mapping[str, Any]):
         self._retry = retry
         self._started = started
         self._now = now
+        self._body = body  # the logger's own view: one object for both
+        self._meta: Meta | None = None  # ``meta`` and ``metadata``: one view for both
 
     def __getitem__(self, key: str) -> Any:
         task = self._task
+        if key == "body":
+            return self._body
+        if key == "meta" or key == "metadata":
+            view_of_meta = self._meta
+            if view_of_meta is None:
+                view_of_meta = self._meta = _LIVE_VIEWS["meta"](task.obj.live)
+            return view_of_meta
         view = _LIVE_VIEWS.get(key) or _LIVE_LABELS.get(key)
         if view is not None:
             return view(task.obj.live)
@@ -399,7 +409,9 @@ class BackgroundTask:
         no dict of two dozen entries and no views it never used.
         """
         patch = DaemonPatch(self._send_changes)
-        return _LiveKwargs(self, patch, self.logger, retry, started, now), patch
+        body = _LIVE_VIEWS["body"](self.obj.live)
+        logger = self.engine.object_logger(body)
+        return _LiveKwargs(self, patch, logger, retry, started, now, body), patch
 
     async def send(self, result: Any, patch: Patch) -> None:
         """Store ``result`` in ``status.<id>`` and send the handler's ``patch`` (one PATCH)."""
@@ -518,6 +530,8 @@ class BackgroundEngine:
     _daemons: int = attrs.field(default=0, init=False)
     _timers: int = attrs.field(default=0, init=False)
     _exiting: bool = attrs.field(default=False, init=False)
+    # The defaults of the running daemons, one object for all while the settings are the same.
+    _shared_defaults: Defaults | None = attrs.field(default=None, init=False)
 
     def statistics(self) -> BackgroundStatistics:
         """How many daemons and timers run right now."""
@@ -534,6 +548,17 @@ class BackgroundEngine:
             retries=execution.retries,
             thread_limit=execution.max_sync_threads,
         )
+
+    def shared_defaults(self, **changes: Any) -> Defaults:
+        """:attr:`defaults` with ``changes``, the same object as the last time if equal to it.
+
+        A daemon keeps its defaults for its whole life: equal ones are shared, not one each.
+        """
+        defaults = attrs.evolve(self.defaults, **changes)
+        shared = self._shared_defaults
+        if shared is None or shared != defaults:
+            self._shared_defaults = shared = defaults
+        return shared
 
     def grace_of(self, handler: BackgroundHandler) -> float:
         """How long a task of ``handler`` may take to end after being asked to stop.

@@ -40,7 +40,7 @@ async def run_daemon(task: BackgroundTask) -> None:
         stopped = task.stopped
         if handler.initial_delay and await stopped.wait_async(handler.initial_delay):
             return
-        defaults = attrs.evolve(engine.defaults, thread_limit=_DAEMON_THREADS)
+        defaults = engine.shared_defaults(thread_limit=_DAEMON_THREADS)
         state = HandlerState(started=wall_now())
         crashes = 0
         while True:

@@ -412,6 +412,13 @@ class ResourceSupervisor(Generic[S]):
     _clock_running: bool = attrs.field(default=False, init=False)
     _clock_wake: anyio.Event | None = attrs.field(default=None, init=False)
     _clock_until: float = attrs.field(default=math.inf, init=False)
+    # The object scopes' callbacks, bound once: not two bound methods per object scope.
+    _scope_calls: tuple[
+        Callable[[_Slot], None], Callable[[_Slot, ObjectScope, BaseException], None]
+    ] = attrs.field(
+        default=attrs.Factory(lambda self: (self._scope_done, self._task_failed), takes_self=True),
+        init=False,
+    )
 
     def dispatch(self, event: WatchEvent) -> None:
         """Hand one event to its object (coalesced with what it has queued); never blocks."""
@@ -813,9 +820,7 @@ class ResourceSupervisor(Generic[S]):
             slot.arrived = None
 
     def _new_scope(self, slot: _Slot) -> ObjectScope:
-        scope = slot.scope = ObjectScope(
-            slot.uid, self.task_group, self._scope_done, self._task_failed, slot
-        )
+        scope = slot.scope = ObjectScope(slot.uid, self.task_group, *self._scope_calls, slot)
         return scope
 
     async def _serve(self, slot: _Slot) -> None:
