@@ -93,18 +93,20 @@ class DaemonPatch(Patch):
     patch is empty again afterwards. Failures to send are logged, never raised.
     """
 
-    __slots__ = ("_sender",)  # no instance dict: a daemon holds its patch for its whole life
+    # No instance dict: a daemon holds its patch for its whole life. The task that sends it,
+    # not a bound method of that task (one object less per daemon).
+    __slots__ = ("_task",)
 
-    def __init__(self, sender: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def __init__(self, task: BackgroundTask) -> None:
         super().__init__()
-        self._sender = sender
+        self._task = task
 
     async def flush(self) -> None:
         """Send the changes written so far as one merge-patch, and start afresh."""
         changes = merge_into({}, self)
         self.clear()
         if changes:
-            await self._sender(changes)
+            await self._task.send_changes(changes)
 
     def flush_from_thread(self) -> None:
         """The same, from a sync daemon's thread (blocks the thread until it is sent)."""
@@ -408,7 +410,7 @@ class BackgroundTask:
         A small mapping that makes each value when it is read: a daemon that sleeps keeps
         no dict of two dozen entries and no views it never used.
         """
-        patch = DaemonPatch(self._send_changes)
+        patch = DaemonPatch(self)
         body = _LIVE_VIEWS["body"](self.obj.live)
         logger = self.engine.object_logger(body)
         return _LiveKwargs(self, patch, logger, retry, started, now, body), patch
@@ -418,9 +420,10 @@ class BackgroundTask:
         changes = merge_into({}, patch)
         if result is not None:
             merge_into(changes, {"status": {self.handler.id: result}})
-        await self._send_changes(changes)
+        await self.send_changes(changes)
 
-    async def _send_changes(self, changes: dict[str, Any]) -> None:
+    async def send_changes(self, changes: dict[str, Any]) -> None:
+        """Send ``changes`` as one merge-patch of the object; failures are logged, not raised."""
         if not changes:
             return
         try:
