@@ -652,10 +652,12 @@ class ResourceSupervisor(Generic[S]):
         """After a relist: objects known here but not listed were deleted while we were blind.
 
         Objects with a round ahead or tasks running get a synthetic ``DELETED`` event with the
-        last body seen; idle objects just lose their state.
+        last body seen (also those whose state was dropped while idle, or not yet made); idle
+        objects just lose their state.
         """
         present = set(present)
-        for uid in [uid for uid in self._states if uid not in present]:
+        known = {*self._states, *self._slots, *self._parked}
+        for uid in [uid for uid in known if uid not in present]:
             slot = self._slots.get(uid) or self._parked.get(uid)
             body = None if slot is None else (slot.pending or self._last(slot))
             if body is not None:
