@@ -179,6 +179,33 @@ async def test_daemon_sees_the_newest_body_through_its_kwargs(cluster: Cluster) 
     assert sizes[-1] == 2
 
 
+async def test_daemon_body_meta_and_metadata_follow_the_object(cluster: Cluster) -> None:
+    registry = trikopf.OperatorRegistry()
+    seen: list[tuple[Any, Any, Any]] = []
+
+    @trikopf.daemon("kopfexamples", registry=registry)
+    async def watcher(
+        stopped: trikopf.AsyncDaemonStopped,
+        body: trikopf.Body,
+        meta: trikopf.Meta,
+        metadata: trikopf.Meta,
+        **_: Any,
+    ) -> None:
+        while not stopped:
+            labels = (body["metadata"].get("labels") or {}, meta.labels, metadata.labels)
+            seen.append(tuple(part.get("run") for part in labels))
+            await stopped.wait(1)
+
+    async with cluster.operator(registry):
+        await cluster.create()
+        await anyio.sleep(5)
+        await cluster.patch({"metadata": {"labels": {"run": "yes"}}})
+        await anyio.sleep(5)
+
+    assert seen[0] == (None, None, None)
+    assert seen[-1] == ("yes", "yes", "yes")
+
+
 async def test_daemons_stop_and_start_again_as_the_filters_stop_and_start_matching(
     cluster: Cluster,
 ) -> None:

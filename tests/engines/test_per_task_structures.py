@@ -37,19 +37,45 @@ async def test_a_task_with_its_own_cancel_scope_is_cancelled_with_its_object() -
     ended: list[str] = []
     own = anyio.CancelScope()
 
+    done: list[object] = []
+
     async def task() -> None:
         with own:
             await anyio.sleep_forever()
         ended.append("cancelled" if own.cancelled_caught else "returned")
+        assert scope.task_ended(own, None) is False  # its end, reported by itself
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope = ObjectScope("uid-1", tg, done.append, lambda key, s, e: None, key="slot")
             scope.start_soon(task, cancel_scope=own)
             await anyio.wait_all_tasks_blocked()
             assert scope.active == 1
             scope.cancel()
     assert ended == ["cancelled"]
+    assert scope.active == 0
+    assert done == ["slot"]
+
+
+async def test_a_task_with_its_own_cancel_scope_hands_its_bug_to_the_owner() -> None:
+    own = anyio.CancelScope()
+    bugs: list[tuple[object, str]] = []
+
+    async def task() -> None:
+        try:
+            with own:
+                raise ValueError("a bug")
+        except BaseException as exc:
+            if not scope.task_ended(own, exc):
+                raise
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:  # not failed: the owner has the bug
+            scope = ObjectScope(
+                "uid-1", tg, lambda key: None, lambda key, s, e: bugs.append((key, str(e))), "k"
+            )
+            scope.start_soon(task, cancel_scope=own)
+    assert bugs == [("k", "a bug")]
     assert scope.active == 0
 
 
@@ -97,7 +123,7 @@ async def test_an_object_scope_cancels_every_task_it_runs_and_counts_their_ends(
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            scope = ObjectScope("uid-1", tg, lambda: None, lambda s, e: None)
+            scope = ObjectScope("uid-1", tg, lambda key: None, lambda key, s, e: None)
             scope.start_soon(short)  # the first task, which ends before the others
             scope.start_soon(long, "second")
             scope.start_soon(long, "third")

@@ -196,3 +196,34 @@ async def test_an_object_going_idle_frees_its_last_event_without_a_garbage_colle
         finally:
             gc.enable()
         supervisor.stop()
+
+
+async def test_a_relist_that_misses_an_idle_object_with_an_event_queued_ends_it_as_deleted() -> (
+    None
+):
+    rounds = Rounds()
+    types: list[str] = []
+
+    async def process(ev: WatchEvent, state: ObjectState, scope: ObjectScope) -> None:
+        types.append(ev.type)
+        await rounds(ev, state, scope)
+
+    async with anyio.create_task_group() as tg:
+        supervisor = ResourceSupervisor(
+            tg,
+            process,
+            ObjectState,
+            idle_timeout=5.0,
+            batch_window=1.0,
+            idle_state=ObjectState.is_idle,
+            seen_state=ObjectState.seen_before,
+        )
+        supervisor.dispatch(event("a", 1, "ADDED"))
+        await anyio.sleep(10.0)  # handled, idle: no state kept, only its uid's hash
+        supervisor.dispatch(event("a", 2))  # a change, in its batch window...
+        supervisor.forget_missing([])  # ...when a relist finds the object gone
+        await anyio.sleep(5.0)
+        objects = supervisor.statistics().objects
+        supervisor.stop()
+    assert types == ["ADDED", "DELETED"]  # the stale change is not handled as a live object
+    assert objects == 0

@@ -80,6 +80,8 @@ class Scope(Protocol):
         cancel_scope: anyio.CancelScope | None = None,
     ) -> None: ...
 
+    def task_ended(self, cancel_scope: anyio.CancelScope, exc: BaseException | None) -> bool: ...
+
     body_source: Any  # set to the object's live body: the supervisor keeps no copy then
 
 
@@ -91,18 +93,20 @@ class DaemonPatch(Patch):
     patch is empty again afterwards. Failures to send are logged, never raised.
     """
 
-    __slots__ = ("_sender",)  # no instance dict: a daemon holds its patch for its whole life
+    # No instance dict: a daemon holds its patch for its whole life. The task that sends it,
+    # not a bound method of that task (one object less per daemon).
+    __slots__ = ("_task",)
 
-    def __init__(self, sender: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def __init__(self, task: BackgroundTask) -> None:
         super().__init__()
-        self._sender = sender
+        self._task = task
 
     async def flush(self) -> None:
         """Send the changes written so far as one merge-patch, and start afresh."""
         changes = merge_into({}, self)
         self.clear()
         if changes:
-            await self._sender(changes)
+            await self._task.send_changes(changes)
 
     def flush_from_thread(self) -> None:
         """The same, from a sync daemon's thread (blocks the thread until it is sent)."""
@@ -264,7 +268,7 @@ class _LiveKwargs(Mapping[str, Any]):
     and ``annotations`` as live views of the object's newest body; the rest from the task.
     """
 
-    __slots__ = ("_logger", "_now", "_patch", "_retry", "_started", "_task")
+    __slots__ = ("_body", "_logger", "_meta", "_now", "_patch", "_retry", "_started", "_task")
 
     def __init__(
         self,
@@ -274,6 +278,7 @@ class _LiveKwargs(Mapping[str, Any]):
         retry: int,
         started: float | None,
         now: float,
+        body: Body,
     ) -> None:
         self._task = task
         self._patch = patch
@@ -281,9 +286,18 @@ class _LiveKwargs(Mapping[str, Any]):
         self._retry = retry
         self._started = started
         self._now = now
+        self._body = body  # the logger's own view: one object for both
+        self._meta: Meta | None = None  # ``meta`` and ``metadata``: one view for both
 
     def __getitem__(self, key: str) -> Any:
         task = self._task
+        if key == "body":
+            return self._body
+        if key == "meta" or key == "metadata":
+            view_of_meta = self._meta
+            if view_of_meta is None:
+                view_of_meta = self._meta = _LIVE_VIEWS["meta"](task.obj.live)
+            return view_of_meta
         view = _LIVE_VIEWS.get(key) or _LIVE_LABELS.get(key)
         if view is not None:
             return view(task.obj.live)
@@ -350,6 +364,7 @@ class BackgroundTask:
     obj: _ObjectTasks
     handler: BackgroundHandler
     stopped: DaemonStopped
+    scope: Scope  # the object scope it runs in (the object's may be replaced meanwhile)
     cancel_scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stop_started: float | None = None
     ended: bool = False
@@ -395,17 +410,20 @@ class BackgroundTask:
         A small mapping that makes each value when it is read: a daemon that sleeps keeps
         no dict of two dozen entries and no views it never used.
         """
-        patch = DaemonPatch(self._send_changes)
-        return _LiveKwargs(self, patch, self.logger, retry, started, now), patch
+        patch = DaemonPatch(self)
+        body = _LIVE_VIEWS["body"](self.obj.live)
+        logger = self.engine.object_logger(body)
+        return _LiveKwargs(self, patch, logger, retry, started, now, body), patch
 
     async def send(self, result: Any, patch: Patch) -> None:
         """Store ``result`` in ``status.<id>`` and send the handler's ``patch`` (one PATCH)."""
         changes = merge_into({}, patch)
         if result is not None:
             merge_into(changes, {"status": {self.handler.id: result}})
-        await self._send_changes(changes)
+        await self.send_changes(changes)
 
-    async def _send_changes(self, changes: dict[str, Any]) -> None:
+    async def send_changes(self, changes: dict[str, Any]) -> None:
+        """Send ``changes`` as one merge-patch of the object; failures are logged, not raised."""
         if not changes:
             return
         try:
@@ -416,7 +434,8 @@ class BackgroundTask:
             )
 
     # The task's body (run_daemon, run_timer) runs inside ``with task:``: the cancel scope is
-    # entered and the end is reported without a wrapper coroutine (one frame less per daemon).
+    # entered and the end is reported (to the engine and to the object scope) without a
+    # wrapper coroutine, neither ours nor the scope's (two frames less per daemon).
     def __enter__(self) -> BackgroundTask:
         self.engine.count(self, +1)
         self.cancel_scope.__enter__()
@@ -429,17 +448,31 @@ class BackgroundTask:
         tb: TracebackType | None,
     ) -> bool:
         try:
-            return bool(self.cancel_scope.__exit__(exc_type, exc, tb))
-        finally:
-            engine = self.engine
-            engine.count(self, -1)
-            self.ended = True
-            if self._done is not None:
-                self._done.set()
-            if self.obj.tasks.get(self.handler.id) is self:
-                del self.obj.tasks[self.handler.id]
-            engine.forget_if_empty(self.obj)
-            self._report()
+            escaped = None if self.cancel_scope.__exit__(exc_type, exc, tb) else exc
+        except BaseException as raised:  # the cancel scope's own (e.g. a mis-nesting)
+            escaped = raised
+        try:
+            self._end()
+        except BaseException as raised:  # a bug of ours: the object's tree restarts
+            escaped = raised
+        # The last step of the task: a bug (an Exception) goes to the object scope's owner.
+        handled = self.scope.task_ended(self.cancel_scope, escaped)
+        if escaped is None or handled:
+            return True
+        if escaped is exc:
+            return False
+        raise escaped
+
+    def _end(self) -> None:
+        engine = self.engine
+        engine.count(self, -1)
+        self.ended = True
+        if self._done is not None:
+            self._done.set()
+        if self.obj.tasks.get(self.handler.id) is self:
+            del self.obj.tasks[self.handler.id]
+        engine.forget_if_empty(self.obj)
+        self._report()
 
     def _report(self) -> None:
         if self.stop_started is None:
@@ -500,6 +533,8 @@ class BackgroundEngine:
     _daemons: int = attrs.field(default=0, init=False)
     _timers: int = attrs.field(default=0, init=False)
     _exiting: bool = attrs.field(default=False, init=False)
+    # The defaults of the running daemons, one object for all while the settings are the same.
+    _shared_defaults: Defaults | None = attrs.field(default=None, init=False)
 
     def statistics(self) -> BackgroundStatistics:
         """How many daemons and timers run right now."""
@@ -516,6 +551,17 @@ class BackgroundEngine:
             retries=execution.retries,
             thread_limit=execution.max_sync_threads,
         )
+
+    def shared_defaults(self, **changes: Any) -> Defaults:
+        """:attr:`defaults` with ``changes``, the same object as the last time if equal to it.
+
+        A daemon keeps its defaults for its whole life: equal ones are shared, not one each.
+        """
+        defaults = attrs.evolve(self.defaults, **changes)
+        shared = self._shared_defaults
+        if shared is None or shared != defaults:
+            self._shared_defaults = shared = defaults
+        return shared
 
     def grace_of(self, handler: BackgroundHandler) -> float:
         """How long a task of ``handler`` may take to end after being asked to stop.
@@ -680,7 +726,11 @@ class BackgroundEngine:
         from trikopf.engines.timers import run_timer
 
         task = BackgroundTask(
-            engine=self, obj=obj, handler=handler, stopped=stop_flag_for(self, handler)
+            engine=self,
+            obj=obj,
+            handler=handler,
+            stopped=stop_flag_for(self, handler),
+            scope=obj.scope,
         )
         obj.tasks[handler.id] = task
         body = run_daemon if isinstance(handler, DaemonHandler) else run_timer
@@ -688,5 +738,6 @@ class BackgroundEngine:
             body,
             task,
             name=f"{task.kind.lower()}:{handler.id}:{obj.uid}",
-            cancel_scope=task.cancel_scope,  # one cancel scope per task, entered by the body
+            # One cancel scope per task, entered by the body, which reports its end itself.
+            cancel_scope=task.cancel_scope,
         )

@@ -33,14 +33,14 @@ async def run_daemon(task: BackgroundTask) -> None:
     ``settings.background.restart_backoff_max``) or the delay of a ``TemporaryError``; a
     ``PermanentError``, used-up ``retries`` or a passed ``timeout`` end it for good.
     """
-    handler = task.handler
-    assert isinstance(handler, DaemonHandler)
-    with task:  # its cancel scope, and the report of its end
+    with task:  # its cancel scope, and the report of its end (the task's first step)
+        handler = task.handler
+        assert isinstance(handler, DaemonHandler)
         engine = task.engine
         stopped = task.stopped
         if handler.initial_delay and await stopped.wait_async(handler.initial_delay):
             return
-        defaults = attrs.evolve(engine.defaults, thread_limit=_DAEMON_THREADS)
+        defaults = engine.shared_defaults(thread_limit=_DAEMON_THREADS)
         state = HandlerState(started=wall_now())
         crashes = 0
         while True:

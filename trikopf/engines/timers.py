@@ -31,9 +31,9 @@ async def run_timer(task: BackgroundTask) -> None:
     its backoff (``retries``/``timeout``/``errors`` as for other handlers); a call that fails for
     good waits for the next tick and starts afresh. Results go to ``status.<id>``.
     """
-    handler = task.handler
-    assert isinstance(handler, TimerHandler)
-    with task:  # its cancel scope, and the report of its end
+    with task:  # its cancel scope, and the report of its end (the task's first step)
+        handler = task.handler
+        assert isinstance(handler, TimerHandler)
         engine = task.engine
         stopped = task.stopped
         if handler.initial_delay and await stopped.wait_async(handler.initial_delay):

@@ -34,7 +34,6 @@ restarted after a short backoff; other objects are not affected.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import logging
 import math
@@ -142,8 +141,12 @@ class ObjectScope:
 
     uid: str
     _task_group: TaskSpawner | anyio.abc.TaskGroup
-    _on_task_done: Callable[[], None]
-    _on_bug: Callable[[ObjectScope, BaseException], None]
+    # Called as ``on_task_done(key)`` and ``on_bug(key, scope, exc)``: the owner's methods and
+    # its handle of the object, not a closure or partial per object (a parked daemon object
+    # would hold two, with their argument tuples, for its whole life).
+    _on_task_done: Callable[[Any], None]
+    _on_bug: Callable[[Any, ObjectScope, BaseException], None]
+    key: Any = None
     active: int = 0
     # The cancel scopes of the running tasks: the first in a field, more in a set made only
     # then (most objects run one task: a daemon holds no set of its own).
@@ -177,12 +180,14 @@ class ObjectScope:
         """Start ``fn(*args)`` as a task of this object and return at once.
 
         Does nothing once the object is gone (the scope was cancelled). A task that runs inside
-        a cancel scope of its own passes it as ``cancel_scope`` (``fn`` enters it): the object
-        then cancels that one, and the task costs one cancel scope instead of two.
+        a cancel scope of its own passes it as ``cancel_scope``: ``fn`` enters it and, as its
+        last step, calls :meth:`task_ended` with it and the exception escaping it (``None`` if
+        none). The object then cancels that scope, and the task runs with no frame of ours
+        around it and one cancel scope instead of two.
         """
         if self._cancelled:
             return
-        entered = cancel_scope is None
+        own = cancel_scope is not None
         if cancel_scope is None:
             cancel_scope = anyio.CancelScope()
         if self._cancel_scope is None:
@@ -192,30 +197,28 @@ class ObjectScope:
         else:
             self._more_cancel_scopes.add(cancel_scope)
         self.active += 1  # counted now, so that the worker cannot go idle before it starts
+        if not own:
+            args = (cancel_scope, fn, args)
+            fn = self._run_task
         spawner = self._task_group
         name = name or getattr(fn, "__name__", None)
         if isinstance(spawner, anyio.abc.TaskGroup):
             # On Trio without AnyIO's per-task handle: a daemon lives long.
-            start_soon_lean(spawner, self._run_task, cancel_scope, entered, fn, args, name=name)
+            start_soon_lean(spawner, fn, *args, name=name)  # type: ignore[arg-type]
         else:  # a Trio nursery already (see open_task_spawner)
-            spawner.start_soon(self._run_task, cancel_scope, entered, fn, args, name=name)
+            spawner.start_soon(fn, *args, name=name)
 
-    async def _run_task(
-        self,
-        cancel_scope: anyio.CancelScope,
-        enter: bool,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-    ) -> None:
-        # A method, not a closure per task: a daemon holds no function object and cells of its own.
+    def task_ended(self, cancel_scope: anyio.CancelScope, exc: BaseException | None) -> bool:
+        """A task of this object has ended (see :meth:`start_soon`); returns at once.
+
+        ``exc`` is what escaped the task. An :class:`Exception` is a bug: it goes to the owner
+        (which restarts the object's tree), and ``True`` is returned: the task must not raise
+        it. Anything else (a cancellation, ``KeyboardInterrupt``) is the task's to raise.
+        """
+        bug = isinstance(exc, Exception)
         try:
-            if enter:
-                with cancel_scope:
-                    await fn(*args)
-            else:
-                await fn(*args)
-        except Exception as exc:
-            self._on_bug(self, exc)
+            if bug:
+                self._on_bug(self.key, self, exc)  # type: ignore[arg-type]
         finally:
             if self._cancel_scope is cancel_scope:
                 self._cancel_scope = None
@@ -225,7 +228,24 @@ class ObjectScope:
                     self._more_cancel_scopes = None
             self.active -= 1
             if not self.active:
-                self._on_task_done()  # the worker may go idle now
+                self._on_task_done(self.key)  # the worker may go idle now
+        return bug
+
+    async def _run_task(
+        self,
+        cancel_scope: anyio.CancelScope,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+    ) -> None:
+        # A method, not a closure per task: a task holds no function object and cells of its own.
+        try:
+            with cancel_scope:
+                await fn(*args)
+        except BaseException as exc:
+            if not self.task_ended(cancel_scope, exc):
+                raise
+        else:
+            self.task_ended(cancel_scope, None)
 
     def cancel_tasks(self) -> None:
         """Cancel the tasks running now; new ones may still start (a restart of the tree)."""
@@ -392,6 +412,13 @@ class ResourceSupervisor(Generic[S]):
     _clock_running: bool = attrs.field(default=False, init=False)
     _clock_wake: anyio.Event | None = attrs.field(default=None, init=False)
     _clock_until: float = attrs.field(default=math.inf, init=False)
+    # The object scopes' callbacks, bound once: not two bound methods per object scope.
+    _scope_calls: tuple[
+        Callable[[_Slot], None], Callable[[_Slot, ObjectScope, BaseException], None]
+    ] = attrs.field(
+        default=attrs.Factory(lambda self: (self._scope_done, self._task_failed), takes_self=True),
+        init=False,
+    )
 
     def dispatch(self, event: WatchEvent) -> None:
         """Hand one event to its object (coalesced with what it has queued); never blocks."""
@@ -625,10 +652,12 @@ class ResourceSupervisor(Generic[S]):
         """After a relist: objects known here but not listed were deleted while we were blind.
 
         Objects with a round ahead or tasks running get a synthetic ``DELETED`` event with the
-        last body seen; idle objects just lose their state.
+        last body seen (also those whose state was dropped while idle, or not yet made); idle
+        objects just lose their state.
         """
         present = set(present)
-        for uid in [uid for uid in self._states if uid not in present]:
+        known = {*self._states, *self._slots, *self._parked}
+        for uid in [uid for uid in known if uid not in present]:
             slot = self._slots.get(uid) or self._parked.get(uid)
             body = None if slot is None else (slot.pending or self._last(slot))
             if body is not None:
@@ -793,12 +822,7 @@ class ResourceSupervisor(Generic[S]):
             slot.arrived = None
 
     def _new_scope(self, slot: _Slot) -> ObjectScope:
-        scope = slot.scope = ObjectScope(
-            slot.uid,
-            self.task_group,
-            functools.partial(self._scope_done, slot),
-            functools.partial(self._task_failed, slot),
-        )
+        scope = slot.scope = ObjectScope(slot.uid, self.task_group, *self._scope_calls, slot)
         return scope
 
     async def _serve(self, slot: _Slot) -> None:
