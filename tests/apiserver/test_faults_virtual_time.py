@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio.testing
 
+from tests.clocks import virtual_time
 from trikopf.apiserver import ApiServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -16,7 +16,7 @@ CM = "/api/v1/namespaces/default/configmaps"
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 async def test_latency_delays_matching_requests(

@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.clocks import virtual_time
 from trikopf.client import (
     AlreadyExists,
     ApiError,
@@ -27,7 +28,7 @@ from trikopf.client.throttle import RateLimiter, backoff_delay
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 def status(code: int, reason: str, **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from tests.client.conftest import FAST, kex_body
+from tests.clocks import virtual_time
 from trikopf.apiserver import ApiServer
 from trikopf.client import (
     ApiClient,
@@ -34,7 +35,7 @@ from trikopf.structs import Resource
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 def attempts(apiserver: ApiServer, method: str, fragment: str) -> list[float]:

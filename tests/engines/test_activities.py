@@ -7,10 +7,9 @@ from typing import Any
 
 import anyio
 import pytest
-import trio
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 from tests.engines.conftest import CRD, Cluster, quiet_settings
 from trikopf.apiserver import open_apiserver
 from trikopf.client import ConnectionInfo, open_client
@@ -19,7 +18,7 @@ from trikopf.testing import open_operator, wait_for_object
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 def watches(cluster: Cluster) -> int:

@@ -10,17 +10,16 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import pytest
-import trio
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 from tests.engines.conftest import Cluster, Moments, has_finalizer, quiet_settings
 from trikopf.engines import StopReason
 
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 async def test_daemon_stops_within_its_timeout_on_deletion_and_the_finalizer_goes_after(

@@ -6,10 +6,9 @@ import datetime
 from typing import Any
 
 import pytest
-import trio
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 from tests.engines.conftest import Cluster, Moments
 from trikopf.actions.invocation import build_kwargs
 from trikopf.bodies import Body, Patch
@@ -58,7 +57,7 @@ def test_a_live_body_read_lately_stays_parsed_while_others_come_and_go() -> None
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 async def test_a_daemon_gets_every_kwarg_of_a_handler_plus_its_stop_flag(cluster: Cluster) -> None:

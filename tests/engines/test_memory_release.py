@@ -8,9 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-import trio
-import trio.testing
 
+from tests.clocks import virtual_time
 from trikopf._util.memory import (
     BurstWatch,
     note_work,
@@ -62,7 +61,7 @@ def test_the_release_interval_must_be_positive_or_none() -> None:
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 async def test_memory_is_released_once_per_burst_after_it_ends() -> None:

@@ -11,18 +11,17 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio
-import trio.testing
 from prometheus_client.parser import text_string_to_metric_families
 
 import trikopf
+from tests.clocks import virtual_time
 from tests.engines.conftest import NAMESPACE, Cluster, Moments, quiet_settings
 from tests.ports import free_port
 
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 class _LogSignal(logging.Handler):

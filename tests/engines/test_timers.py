@@ -7,17 +7,16 @@ from typing import Any
 
 import anyio
 import pytest
-import trio
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 from tests.engines.conftest import Cluster, Moments, has_finalizer, quiet_settings
 from trikopf.engines.timers import next_tick
 
 
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 def gaps(times: list[float]) -> list[int]:

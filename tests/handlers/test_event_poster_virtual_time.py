@@ -7,8 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 
+from tests.clocks import virtual_time
 from trikopf.actions.posting import EventPoster
 from trikopf.settings import OperatorSettings
 
@@ -17,7 +17,7 @@ BODY = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace"
 
 @pytest.fixture(params=[pytest.param("trio", id="trio-mockclock")])
 def anyio_backend() -> Any:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 class Counting:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 
 if TYPE_CHECKING:
     from tests.processing.conftest import Harness
@@ -24,7 +24,7 @@ ESSENCE = "trikopf.dev/last-handled-configuration"
 
 @pytest.fixture(params=[pytest.param("trio", id="trio-mockclock")])
 def anyio_backend() -> Any:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 async def test_temporary_errors_are_retried_after_their_delay(harness: Harness) -> None:

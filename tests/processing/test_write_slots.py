@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-import trio.testing
 
 import trikopf
+from tests.clocks import virtual_time
 
 if TYPE_CHECKING:
     from tests.processing.conftest import Harness
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(params=[pytest.param("trio", id="trio-mockclock")])
 def anyio_backend() -> Any:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 def _handle_creation(harness: Harness) -> None:

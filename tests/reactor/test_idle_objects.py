@@ -8,9 +8,9 @@ from typing import Any
 
 import anyio
 import pytest
-import trio
-import trio.testing
 
+from tests.clocks import virtual_time
+from tests.reactor.support import event
 from trikopf.processing import ObjectState, settle_own_echo
 from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
 from trikopf.structs import WatchEvent
@@ -20,14 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(params=[pytest.param("trio", id="trio-virtual-time")])
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-
-
-def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
-    return WatchEvent(
-        type=type_,
-        object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
-    )
+    return virtual_time()
 
 
 class Rounds:

@@ -13,18 +13,11 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-import trio
-import trio.testing
 
+from tests.clocks import virtual_time
+from tests.reactor.support import event
 from trikopf.reactor.raw import STEP_EVENTS, RawDispatcher
 from trikopf.structs import WatchEvent
-
-
-def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
-    return WatchEvent(
-        type=type_,
-        object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
-    )
 
 
 class Handler:
@@ -63,7 +56,7 @@ class Handler:
 class TestOnVirtualTime:
     @pytest.fixture
     def anyio_backend(self) -> tuple[str, dict[str, Any]]:
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+        return virtual_time()
 
     async def test_events_of_one_object_are_handled_in_order_one_at_a_time(self) -> None:
         handler = Handler(slow=("a",), seconds=1.0)

@@ -14,15 +14,9 @@ import math
 import anyio
 import anyio.lowlevel
 
+from tests.reactor.support import event
 from trikopf.reactor.objects import ObjectScope, ResourceSupervisor
 from trikopf.structs import WatchEvent
-
-
-def event(uid: str, version: int, type_: str = "MODIFIED") -> WatchEvent:
-    return WatchEvent(
-        type=type_,
-        object={"metadata": {"uid": uid, "name": uid, "resourceVersion": str(version)}},
-    )
 
 
 class Rounds:

@@ -15,9 +15,8 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-import trio
-import trio.testing
 
+from tests.clocks import virtual_time
 from trikopf.client.errors import ServerError
 from trikopf.client.watching import WatchStream
 from trikopf.reactor.watching import serve_watch
@@ -31,7 +30,7 @@ RESOURCE = Resource(group="kopf.dev", version="v1", plural="kopfexamples", kind=
 
 @pytest.fixture(params=[pytest.param("trio", id="trio-virtual-time")])
 def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time()
 
 
 @attrs.define
