@@ -171,7 +171,7 @@ class WatchStream:
                 yield make(raw)
 
     def deliver(self, fn: Callable[[WatchEvent], object]) -> None:
-        """Call ``fn`` with each event received and not yet taken, ``BOOKMARK``s left out.
+        """Call ``fn`` with each event received and not yet taken, ``BOOKMARK`` events left out.
 
         :meth:`received` without a generator step per event, for a consumer that only hands
         each event on (the watcher's dispatch). Synchronous; ``taken`` counts the events
