@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import anyio
 import anyio.abc
 import pytest
@@ -140,15 +144,24 @@ async def test_many_watches_run_at_once_on_one_client(client: ApiClient, kex: Re
     assert seen == {name: f"in-{name}" for name in names}
 
 
+@contextlib.asynccontextmanager
+async def watch_then_create(
+    client: ApiClient, kex: Resource, listed: Any, *names: str
+) -> AsyncIterator[Any]:
+    """A watch from ``listed``'s version, bookmarks off, then ``names`` created in order."""
+    async with client.watch(
+        kex, "default", resource_version=listed.resource_version, allow_bookmarks=False
+    ) as events:
+        for name in names:
+            await client.create(kex, kex_body(name), namespace="default")
+        yield events
+
+
 async def test_received_events_are_taken_in_batches_in_order(
     client: ApiClient, kex: Resource
 ) -> None:
     listed = await client.list(kex, "default")
-    async with client.watch(
-        kex, "default", resource_version=listed.resource_version, allow_bookmarks=False
-    ) as events:
-        for name in ("a", "b", "c"):
-            await client.create(kex, kex_body(name), namespace="default")
+    async with watch_then_create(client, kex, listed, "a", "b", "c") as events:
         seen: list[str] = []
         with anyio.fail_after(10):
             while len(seen) < 3:
@@ -164,11 +177,7 @@ async def test_delivered_events_go_to_the_consumer_in_order_and_are_counted(
     client: ApiClient, kex: Resource
 ) -> None:
     listed = await client.list(kex, "default")
-    async with client.watch(
-        kex, "default", resource_version=listed.resource_version, allow_bookmarks=False
-    ) as events:
-        for name in ("a", "b", "c"):
-            await client.create(kex, kex_body(name), namespace="default")
+    async with watch_then_create(client, kex, listed, "a", "b", "c") as events:
         await client.delete(kex, "b", "default")
         seen: list[WatchEvent] = []
         with anyio.fail_after(10):

@@ -25,6 +25,18 @@ def _base(fn: Any) -> BaseHandler:
     return BaseHandler(fn=fn, id=fn.__name__)
 
 
+async def _execute(fn: Any, kwargs: dict[str, Any] | None = None, **defaults: Any) -> Any:
+    """One call of ``fn`` as a handler just started, with ``defaults`` as its options."""
+    return await execute_handler(
+        _base(fn),
+        HandlerState(started=0.0),
+        _kwargs() if kwargs is None else kwargs,
+        now=0.0,
+        defaults=Defaults(**defaults),
+        logger=_LOGGER,
+    )
+
+
 async def test_an_async_handler_runs_with_its_body_as_the_owner_and_returns_its_result() -> None:
     seen: list[Any] = []
 
@@ -34,14 +46,7 @@ async def test_an_async_handler_runs_with_its_body_as_the_owner_and_returns_its_
         return {"a": spec["a"], "names": sorted(_)[:2]}
 
     kwargs = _kwargs()
-    outcome = await execute_handler(
-        _base(handler),
-        HandlerState(started=0.0),
-        kwargs,
-        now=0.0,
-        defaults=Defaults(),
-        logger=_LOGGER,
-    )
+    outcome = await _execute(handler, kwargs)
     assert outcome.exception is None
     assert outcome.state.done
     assert outcome.result == {"a": 1, "names": ["annotations", "diff"]}
@@ -53,14 +58,7 @@ async def test_an_async_handler_that_takes_what_it_names_only_gets_those() -> No
     async def handler(name: str, retry: int) -> str:
         return f"{name}/{retry}"
 
-    outcome = await execute_handler(
-        _base(handler),
-        HandlerState(started=0.0),
-        _kwargs(),
-        now=0.0,
-        defaults=Defaults(),
-        logger=_LOGGER,
-    )
+    outcome = await _execute(handler)
     assert outcome.result == "obj/0"
     assert current_owner.get() is None
 
@@ -70,14 +68,7 @@ async def test_an_async_handler_that_fails_is_retried_and_its_owner_is_reset() -
         assert current_owner.get() is not None
         raise ValueError("boom")
 
-    outcome = await execute_handler(
-        _base(handler),
-        HandlerState(started=0.0),
-        _kwargs(),
-        now=0.0,
-        defaults=Defaults(backoff=7.0),
-        logger=_LOGGER,
-    )
+    outcome = await _execute(handler, backoff=7.0)
     assert isinstance(outcome.exception, ValueError)
     assert outcome.delay == 7.0
     assert outcome.state.retries == 1
@@ -88,14 +79,7 @@ async def test_a_type_error_of_an_async_handler_is_its_own_error() -> None:
     async def handler(**_: Any) -> None:
         raise TypeError("a handler's own TypeError")
 
-    outcome = await execute_handler(
-        _base(handler),
-        HandlerState(started=0.0),
-        _kwargs(),
-        now=0.0,
-        defaults=Defaults(errors=ErrorsMode.PERMANENT),
-        logger=_LOGGER,
-    )
+    outcome = await _execute(handler, errors=ErrorsMode.PERMANENT)
     assert isinstance(outcome.exception, TypeError)
     assert outcome.state.failed
     assert current_owner.get() is None

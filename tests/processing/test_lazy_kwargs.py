@@ -87,6 +87,20 @@ def test_lazy_kwargs_hold_what_build_kwargs_builds() -> None:
     assert lazy["name"] == "obj"
 
 
+def eager_kwargs(raw: dict[str, Any], patch: Patch, *, param: int, event: Any) -> dict[str, Any]:
+    """What ``build_kwargs`` makes of ``raw`` for an ADDED event with the tests' constants."""
+    return build_kwargs(
+        body=Body(raw),
+        patch=patch,
+        logger="a logger",
+        memo="a memo",
+        resource="a resource",
+        param=param,
+        event=event,
+        type="ADDED",
+    )
+
+
 @pytest.mark.parametrize("raw", [RAW, {"kind": "KopfExample"}], ids=["full", "no-metadata"])
 def test_a_filled_copy_of_the_table_holds_what_build_kwargs_builds(raw: dict[str, Any]) -> None:
     patch = Patch()
@@ -94,16 +108,7 @@ def test_a_filled_copy_of_the_table_holds_what_build_kwargs_builds(raw: dict[str
     first = table.copy()
     body = fill_body(first, raw)
     first.update(patch=patch, logger="a logger", param=3, event={"object": raw}, type="ADDED")
-    eager = build_kwargs(
-        body=Body(raw),
-        patch=patch,
-        logger="a logger",
-        memo="a memo",
-        resource="a resource",
-        param=3,
-        event={"object": raw},
-        type="ADDED",
-    )
+    eager = eager_kwargs(raw, patch, param=3, event={"object": raw})
     assert body.raw is raw
     assert first == eager
     assert list(first) == list(eager) == [*CALL_NAMES, "event", "type"]
@@ -127,16 +132,7 @@ async def test_an_event_handler_called_with_keywords_gets_what_build_kwargs_buil
     result = await invoke_event_handler(
         handler, raw, "ADDED", patch, "a logger", "a memo", "a resource", 7
     )
-    eager = build_kwargs(
-        body=Body(raw),
-        patch=patch,
-        logger="a logger",
-        memo="a memo",
-        resource="a resource",
-        param=7,
-        event={"type": "ADDED", "object": raw},
-        type="ADDED",
-    )
+    eager = eager_kwargs(raw, patch, param=7, event={"type": "ADDED", "object": raw})
     assert result == "result"
     assert got == eager
     assert list(got) == list(eager)

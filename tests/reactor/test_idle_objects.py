@@ -39,7 +39,7 @@ class Rounds:
         state.seen = True
 
 
-def supervisor_for(tg: Any, rounds: Rounds, **options: Any) -> ResourceSupervisor[ObjectState]:
+def supervisor_for(tg: Any, rounds: Any, **options: Any) -> ResourceSupervisor[ObjectState]:
     return ResourceSupervisor(
         tg,
         rounds,
@@ -114,14 +114,7 @@ async def test_an_object_waiting_for_its_retry_has_its_last_body_for_a_relist_th
 
     body = {"metadata": {"uid": "a", "name": "a", "resourceVersion": "3"}, "spec": {"x": [1, 2]}}
     async with anyio.create_task_group() as tg:
-        supervisor = ResourceSupervisor(
-            tg,
-            process,
-            ObjectState,
-            idle_timeout=5.0,
-            idle_state=ObjectState.is_idle,
-            seen_state=ObjectState.seen_before,
-        )
+        supervisor = supervisor_for(tg, process)
         supervisor.dispatch(WatchEvent(type="ADDED", object=body))
         await anyio.sleep(1.0)  # the round has ended; its retry is 29 s ahead
         supervisor.forget_missing([])
@@ -202,15 +195,7 @@ async def test_a_relist_that_misses_an_idle_object_with_an_event_queued_ends_it_
         await rounds(ev, state, scope)
 
     async with anyio.create_task_group() as tg:
-        supervisor = ResourceSupervisor(
-            tg,
-            process,
-            ObjectState,
-            idle_timeout=5.0,
-            batch_window=1.0,
-            idle_state=ObjectState.is_idle,
-            seen_state=ObjectState.seen_before,
-        )
+        supervisor = supervisor_for(tg, process, batch_window=1.0)
         supervisor.dispatch(event("a", 1, "ADDED"))
         await anyio.sleep(10.0)  # handled, idle: no state kept, only its uid's hash
         supervisor.dispatch(event("a", 2))  # a change, in its batch window...

@@ -71,7 +71,10 @@ class Nowhere:
         pass
 
 
-async def run_script(api: ScriptedApi, settings: WatchingSettings) -> list[float]:
+async def run_script(
+    api: ScriptedApi, settings: WatchingSettings, supervisor: Any = None
+) -> list[float]:
+    """Serve the watch until ``api`` is done; the times its streams were opened, from the start."""
     async with anyio.create_task_group() as tg:
         start = anyio.current_time()
         await tg.start(
@@ -79,7 +82,7 @@ async def run_script(api: ScriptedApi, settings: WatchingSettings) -> list[float
                 api,  # type: ignore[arg-type]
                 RESOURCE,
                 None,
-                supervisor=Nowhere(),
+                supervisor=supervisor if supervisor is not None else Nowhere(),
                 settings=settings,
                 task_status=task_status,
             )
@@ -195,22 +198,8 @@ async def test_waiting_for_the_dispatchers_backlog_does_not_count_as_client_time
     api = QuietStreamsApi(streams=1)
     supervisor = SlowToDrain(seconds=100.0)
     settings = WatchingSettings(client_timeout=10.0, reconnect_backoff=1.0)
-    async with anyio.create_task_group() as tg:
-        start = anyio.current_time()
-        await tg.start(
-            lambda task_status: serve_watch(
-                api,  # type: ignore[arg-type]
-                RESOURCE,
-                None,
-                supervisor=supervisor,
-                settings=settings,
-                task_status=task_status,
-            )
-        )
-        with anyio.fail_after(10_000):
-            await api.done.wait()
-        tg.cancel_scope.cancel()
+    opened = await run_script(api, settings, supervisor)  # type: ignore[arg-type]
     # The wait for the backlog ran its 100 s; the 10 s client timeout counted only the quiet
     # time after it (then a timeout as usual, and the watch reopened after the backoff).
     assert supervisor.log == ["waited 100"]
-    assert [round(t - start, 3) for t in api.opened] == [0.0, 111.0]
+    assert opened == [0.0, 111.0]
