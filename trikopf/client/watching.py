@@ -147,15 +147,40 @@ class WatchStream:
         receive brought in one loop, then calls :meth:`receive_more`. Mixing it with ``async
         for`` is fine: each event is delivered once, in order. An ``ERROR`` event raises here.
         """
-        loads = jsonlib.loads
-        make = self._event
-        while self._index < len(self._ready):  # re-read: ``async for`` may take some too
-            line = self._ready[self._index]
+        take = self._take
+        while (event := take()) is not None:  # re-read: ``async for`` may take some too
+            yield event
+
+    def deliver(self, fn: Callable[[WatchEvent], object]) -> None:
+        """Call ``fn`` with each event received and not yet taken, ``BOOKMARK`` events left out.
+
+        :meth:`received` without a generator step per event, for a consumer that only hands
+        each event on (the watcher's dispatch). Synchronous; ``taken`` counts the events
+        taken (bookmarks included), also when ``fn`` or an ``ERROR`` event raises.
+        """
+        take = self._take
+        taken = 0
+        try:
+            while (event := take()) is not None:
+                taken += 1
+                if event.type != "BOOKMARK":
+                    fn(event)
+        finally:
+            self.taken += taken
+
+    def _take(self) -> WatchEvent | None:
+        """The next received event (``BOOKMARK`` included), or ``None`` when none is left.
+
+        The usual event is parsed and made inline (one parse, no further call); anything else
+        (a blank or broken line, an ``ERROR``, a missing type or object) goes the checked way,
+        which skips blank lines and raises for the rest.
+        """
+        ready = self._ready
+        while self._index < len(ready):
+            line = ready[self._index]
             self._index += 1
-            # The usual event inline (one parse, no call per step); anything else (a blank
-            # or broken line, an ERROR, a missing type or object) goes the checked way.
             try:
-                raw = loads(line)
+                raw = jsonlib.loads(line)
             except ValueError:
                 raw = None
             if type(raw) is not dict:
@@ -166,46 +191,9 @@ class WatchStream:
             obj = raw.get("object")
             if type(obj) is dict and type(kind) is str and kind != "ERROR":
                 self._last = obj
-                yield WatchEvent(kind, obj)
-            else:
-                yield make(raw)
-
-    def deliver(self, fn: Callable[[WatchEvent], object]) -> None:
-        """Call ``fn`` with each event received and not yet taken, ``BOOKMARK`` events left out.
-
-        :meth:`received` without a generator step per event, for a consumer that only hands
-        each event on (the watcher's dispatch). Synchronous; ``taken`` counts the events
-        taken (bookmarks included), also when ``fn`` or an ``ERROR`` event raises.
-        """
-        loads = jsonlib.loads
-        make = self._event
-        taken = 0
-        try:
-            while self._index < len(self._ready):
-                line = self._ready[self._index]
-                self._index += 1
-                try:
-                    raw = loads(line)
-                except ValueError:
-                    raw = None
-                if type(raw) is not dict:
-                    raw = self._parse(line)  # None for a blank line; raises for anything else
-                    if raw is None:
-                        continue
-                kind = raw.get("type")
-                obj = raw.get("object")
-                if type(obj) is dict and type(kind) is str and kind != "ERROR":
-                    taken += 1
-                    self._last = obj
-                    if kind != "BOOKMARK":
-                        fn(WatchEvent(kind, obj))
-                else:
-                    event = make(raw)
-                    taken += 1
-                    if event.type != "BOOKMARK":
-                        fn(event)
-        finally:
-            self.taken += taken
+                return WatchEvent(kind, obj)
+            return self._event(raw)
+        return None
 
     async def receive_more(self) -> bool:
         """Wait until more events are received (then ``True``) or the stream ends (``False``).
